@@ -1,0 +1,28 @@
+# The two commands of the README. Both set everything up on a fresh machine.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_ORG ?= org_demo
+
+.PHONY: install run test bench
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(PY) manage.py migrate --noinput
+	@KEY=$$($(PY) manage.py create_api_key --org $(DEMO_ORG) --name demo | tail -n 1); \
+	echo; echo "Demo API key (shown once): $$KEY"; echo; \
+	echo "Try it:"; \
+	echo "  curl -N http://$(HOST):$(PORT)/v1/model/response -H 'X-API-Key: $$KEY' -H 'Content-Type: application/json' -d '{\"model\": \"echo\", \"stream\": true, \"inputs\": [{\"role\": \"user\", \"content\": \"Hello from Freddy\"}]}'"; \
+	echo
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) freddy.asgi:application
+
+test: install
+	$(PY) -m pytest

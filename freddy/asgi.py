@@ -1,0 +1,30 @@
+"""ASGI entry point: HTTP for daphne, the freddy-runs channel for runworker."""
+
+import logging
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "freddy.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ChannelNameRouter, ProtocolTypeRouter  # noqa: E402
+from django.db import DatabaseError  # noqa: E402
+
+from streaming.consumers import RunConsumer  # noqa: E402
+from streaming.executor import RUNS_CHANNEL  # noqa: E402
+from streaming.services import runs_fail_stale  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+application = ProtocolTypeRouter({
+    "http": django_asgi_app,
+    "channel": ChannelNameRouter({RUNS_CHANNEL: RunConsumer.as_asgi()}),
+})
+
+try:
+    # Runs whose executor died with an earlier process must not keep readers waiting.
+    if ended := runs_fail_stale():
+        logger.warning("Ended %d stale runs at start", ended)
+except DatabaseError:
+    logger.warning("Could not sweep stale runs at start (database not migrated?)")

@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+
+from freddy.health import health
+from streaming.views import ResponseCancelView, ResponseCreateView, ResponseStreamView
+from threads.views import MessageListView, ThreadDetailView, ThreadListView
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("v1/health", health),
+    path("v1/threads", ThreadListView.as_view()),
+    path("v1/threads/<str:thread_id>", ThreadDetailView.as_view()),
+    path("v1/threads/<str:thread_id>/messages", MessageListView.as_view()),
+    path("v1/model/response", csrf_exempt(ResponseCreateView.as_view())),
+    path("v1/model/response/<str:thread_id>/stream", ResponseStreamView.as_view()),
+    path("v1/model/response/<str:thread_id>/cancel", ResponseCancelView.as_view()),
+]
+
+handler404 = "freddy.errors.handler404"
+handler500 = "freddy.errors.handler500"

@@ -1,0 +1,136 @@
+"""Executes runs, decoupled from any HTTP connection."""
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+from collections.abc import AsyncIterator
+
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import connections
+
+from streaming.inbox import RunInbox
+from streaming.providers import ModelRequest, ProviderError, provider_for
+from streaming.services import run_append_deltas, run_complete, run_fail, run_heartbeat
+from streaming.services import run_start
+
+logger = logging.getLogger(__name__)
+
+RUNS_CHANNEL = "freddy-runs"
+RUN_EXECUTE_MESSAGE = "run.execute"
+# Deltas stored in one transaction at most; a fast model is written in batches this big.
+MAX_DELTAS_PER_APPEND = 256
+
+# Strong references: the event loop keeps only weak ones to tasks.
+_in_process_runs: set[asyncio.Task] = set()
+
+
+async def run_dispatch(response_id: str) -> None:
+    """Hand a queued run to the configured executor."""
+    if settings.FREDDY_RUN_EXECUTOR == "worker":
+        await get_channel_layer().send(
+            RUNS_CHANNEL, {"type": RUN_EXECUTE_MESSAGE, "response_id": response_id})
+    else:
+        run_spawn(response_id)
+
+
+def run_spawn(response_id: str) -> asyncio.Task:
+    """Execute the run as a task of this process, outliving the request that made it."""
+    # A fresh context: the task must not inherit the request's thread-sensitive
+    # context, which closes when the response ends.
+    task = asyncio.create_task(run_execute(response_id), context=contextvars.Context())
+    _in_process_runs.add(task)
+    task.add_done_callback(_in_process_runs.discard)
+    return task
+
+
+async def run_execute(response_id: str) -> None:
+    """Produce one run from `response.created` to its terminal event."""
+    # One database thread (and connection) per run, closed when the run ends.
+    async with ThreadSensitiveContext():
+        try:
+            await _produce(response_id)
+        finally:
+            await sync_to_async(connections.close_all)()
+
+
+async def _produce(response_id: str) -> None:
+    plan = await sync_to_async(run_start)(response_id=response_id)
+    if plan is None:
+        return
+    request = ModelRequest(model=plan.model, options=plan.options, history=plan.history)
+    async with RunInbox(response_id) as inbox:
+        work = asyncio.create_task(_stream_into_run(response_id, request))
+        watch = asyncio.create_task(_watch_until_ended(response_id, inbox))
+        await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (work, watch):
+            task.cancel()
+        await asyncio.gather(work, watch, return_exceptions=True)
+
+
+async def _stream_into_run(response_id: str, request: ModelRequest) -> None:
+    try:
+        async for deltas in _coalesced(provider_for(request.model).stream(request)):
+            if not await sync_to_async(run_append_deltas)(response_id=response_id,
+                                                          deltas=deltas):
+                return  # cancelled or failed elsewhere
+    except ProviderError as error:
+        await sync_to_async(run_fail)(response_id=response_id, code=error.code,
+                                      message=error.message)
+        return
+    except Exception:
+        logger.exception("Run %s failed", response_id)
+        await sync_to_async(run_fail)(response_id=response_id, code="internal_error",
+                                      message="The response failed on the server.")
+        return
+    await sync_to_async(run_complete)(response_id=response_id,
+                                      input_tokens=request.input_tokens,
+                                      output_tokens=request.output_tokens,
+                                      stop_reason=request.stop_reason)
+
+
+async def _watch_until_ended(response_id: str, inbox: RunInbox) -> None:
+    """Return once the run ends elsewhere (cancel, stale sweep), beating meanwhile."""
+    while True:
+        events = await inbox.get(timeout=settings.FREDDY_RUN_HEARTBEAT_SECONDS)
+        if events is None:
+            if not await sync_to_async(run_heartbeat)(response_id=response_id):
+                return
+        elif any(event.is_terminal for event in events):
+            return
+
+
+async def _coalesced(deltas: AsyncIterator[str]) -> AsyncIterator[list[str]]:
+    """Group the deltas that arrive while the previous batch is being stored."""
+    queue: asyncio.Queue = asyncio.Queue()
+    end = object()
+
+    async def pump() -> None:
+        try:
+            async for delta in deltas:
+                await queue.put(delta)
+        except Exception as exc:  # handed to the consumer, raised there
+            await queue.put(exc)
+            return
+        await queue.put(end)
+
+    pumping = asyncio.create_task(pump())
+    try:
+        while True:
+            batch = [await queue.get()]
+            while not queue.empty() and len(batch) < MAX_DELTAS_PER_APPEND:
+                batch.append(queue.get_nowait())
+            finished = batch[-1] is end or isinstance(batch[-1], BaseException)
+            if texts := [d for d in batch if isinstance(d, str)]:
+                yield texts
+            if isinstance(batch[-1], BaseException):
+                raise batch[-1]
+            if finished:
+                return
+    finally:
+        pumping.cancel()
+        with contextlib.suppress(BaseException):
+            await pumping
+        await deltas.aclose()

@@ -1,0 +1,80 @@
+"""A run's channel-layer group, drained into a local queue for one listener."""
+
+import asyncio
+import contextlib
+import logging
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from streaming.events import StoredEvent
+from streaming.publish import run_group_name, stored_events_from_message
+
+logger = logging.getLogger(__name__)
+
+# Group messages a listener may hold before it stops queueing and backfills from the
+# database instead: bounds memory per slow client.
+INBOX_MAX_MESSAGES = 1000
+
+
+class RunInbox:
+    """Joins a run's group on enter and pumps its messages into a bounded queue.
+
+    While the layer is unreachable, `connected` is False and the pump retries the
+    join; readers poll the database meanwhile.
+    """
+
+    def __init__(self, response_id: str) -> None:
+        self.group = run_group_name(response_id)
+        self.queue: asyncio.Queue[list[StoredEvent]] = asyncio.Queue(INBOX_MAX_MESSAGES)
+        self.connected = False
+        self._layer = get_channel_layer()
+        self._channel = ""
+        self._pump: asyncio.Task | None = None
+
+    async def __aenter__(self) -> "RunInbox":
+        self._channel = await self._layer.new_channel()
+        await self._join()
+        self._pump = asyncio.create_task(self._pump_messages())
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+        with contextlib.suppress(Exception):
+            await self._layer.group_discard(self.group, self._channel)
+
+    async def get(self, timeout: float) -> list[StoredEvent] | None:
+        """The next batch of events, or None after `timeout` seconds of silence."""
+        try:
+            return await asyncio.wait_for(self.queue.get(), timeout)
+        except TimeoutError:
+            return None
+
+    async def _join(self) -> None:
+        try:
+            await self._layer.group_add(self.group, self._channel)
+            self.connected = True
+        except Exception:
+            logger.warning("Channel layer unreachable; polling the database", exc_info=True)
+            self.connected = False
+
+    async def _pump_messages(self) -> None:
+        # The only caller of receive(): it is never timed out, because cancelling a
+        # receive loses what the layer had buffered for the channel.
+        while True:
+            if not self.connected:
+                await asyncio.sleep(settings.FREDDY_STREAM_POLL_SECONDS)
+                await self._join()
+                continue
+            try:
+                message = await self._layer.receive(self._channel)
+            except Exception:
+                logger.warning("Channel layer receive failed", exc_info=True)
+                self.connected = False
+                continue
+            with contextlib.suppress(asyncio.QueueFull):
+                # Dropped batches show up as a sequence gap; the reader backfills.
+                self.queue.put_nowait(stored_events_from_message(message))

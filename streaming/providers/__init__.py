@@ -1,0 +1,22 @@
+"""Which provider serves which model name."""
+
+from django.conf import settings
+
+from streaming.providers.base import ModelRequest, Provider, ProviderError
+from streaming.providers.echo import EchoProvider
+
+ECHO_MODEL = "echo"
+
+__all__ = ["ModelRequest", "Provider", "ProviderError", "model_is_known", "provider_for"]
+
+
+def model_is_known(model: str) -> bool:
+    """Whether some provider serves this model name."""
+    return model == ECHO_MODEL or model in settings.FREDDY_MODELS
+
+
+def provider_for(model: str) -> Provider:
+    """The provider that serves `model`."""
+    if model == ECHO_MODEL:
+        return EchoProvider()
+    raise ProviderError("model_not_found", f"No provider serves the model '{model}'.")

@@ -1,0 +1,236 @@
+"""Writes of runs and their events. Every event is stored here, then published."""
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Concat
+from django.utils import timezone
+
+from freddy.errors import RunConflict
+from streaming.events import CONTENT_DELTA, CREATED, StoredEvent, event_payload
+from streaming.events import terminal_fields, usage_fields
+from streaming.models import Response, ResponseEvent
+from streaming.publish import events_publish_on_commit
+from threads.models import Message, Thread
+from threads.selectors import thread_get
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What an executor needs to produce a run."""
+
+    response_id: str
+    thread_id: str
+    model: str
+    options: dict
+    history: list[tuple[str, str]]  # (role, content), oldest first, this run's inputs last
+
+
+def response_create(*, organization_id: str, thread_id: str | None, thread_metadata: dict,
+                    model: str, model_options: dict, metadata: dict,
+                    inputs: list[dict]) -> Response:
+    """Save the inputs as messages and queue a run on the (new) thread."""
+    try:
+        with transaction.atomic():
+            thread = _thread_for_new_run(organization_id, thread_id, thread_metadata, model)
+            now = timezone.now()
+            # One microsecond apart: the inputs list in the order they were sent.
+            messages = Message.objects.bulk_create(
+                [Message(thread=thread, role=item["role"], content=item["content"],
+                         created_at=now + timedelta(microseconds=index))
+                 for index, item in enumerate(inputs)]
+            )
+            user_messages = [m for m in messages if m.role == Message.Role.USER]
+            assistant = Message.objects.create(
+                thread=thread, role=Message.Role.ASSISTANT, status=Message.Status.IN_PROGRESS,
+                created_at=now + timedelta(microseconds=len(inputs)))
+            return Response.objects.create(
+                thread=thread, model=model, model_options=model_options, metadata=metadata,
+                user_message=user_messages[-1] if user_messages else None,
+                assistant_message=assistant, heartbeat_at=timezone.now(),
+            )
+    except IntegrityError as exc:
+        # Two creates raced past the check below: the partial unique index decided.
+        raise RunConflict() from exc
+
+
+def _thread_for_new_run(organization_id: str, thread_id: str | None,
+                        thread_metadata: dict, model: str) -> Thread:
+    if thread_id is None:
+        thread = Thread(organization_id=organization_id, metadata=thread_metadata)
+    else:
+        thread = thread_get(thread_id=thread_id, organization_id=organization_id,
+                            annotated=False)
+        if Response.objects.filter(thread=thread, status__in=Response.ACTIVE_STATUSES).exists():
+            raise RunConflict()
+        if thread_metadata:
+            thread.metadata = {**thread.metadata, **thread_metadata}
+    thread.last_model_used = model
+    thread.last_message_at = timezone.now()
+    thread.save()
+    return thread
+
+
+def _run_locked(response_id: str) -> Response | None:
+    """The run row, locked until the transaction ends (SQLite: the write lock)."""
+    return (Response.objects.select_for_update(of=("self",))
+            .select_related("assistant_message").filter(pk=response_id).first())
+
+
+def _events_append(run: Response, specs: list[tuple[str, dict]]) -> list[StoredEvent]:
+    """Store events with the next sequence numbers; publish them after commit."""
+    created_at = time.time()
+    events = []
+    for offset, (event_type, fields) in enumerate(specs, start=1):
+        sequence_number = run.last_sequence_number + offset
+        payload = event_payload(event_type=event_type, sequence_number=sequence_number,
+                                thread_id=run.thread_id, response_id=run.id,
+                                fields=fields, created_at=created_at)
+        events.append(StoredEvent(sequence_number, event_type, payload))
+    ResponseEvent.objects.bulk_create(
+        [ResponseEvent(response_id=run.id, sequence_number=e.sequence_number,
+                       event_type=e.event_type, payload=e.payload) for e in events]
+    )
+    run.last_sequence_number += len(events)
+    run.heartbeat_at = timezone.now()
+    events_publish_on_commit(response_id=run.id, events=events)
+    return events
+
+
+@transaction.atomic
+def run_start(*, response_id: str) -> RunPlan | None:
+    """Mark a queued run in progress and emit `response.created`; None if not queued."""
+    run = _run_locked(response_id)
+    if run is None or run.status != Response.Status.QUEUED:
+        return None
+    run.status = Response.Status.IN_PROGRESS
+    run.started_at = timezone.now()
+    _events_append(run, [(CREATED, {"status": "in_progress", "model": run.model,
+                                    "user_message_id": run.user_message_id})])
+    run.save(update_fields=["status", "started_at", "last_sequence_number", "heartbeat_at"])
+    history = list(
+        Message.objects.filter(thread_id=run.thread_id).exclude(pk=run.assistant_message_id)
+        .order_by("created_at", "pk").values_list("role", "content")
+    )
+    return RunPlan(response_id=run.id, thread_id=run.thread_id, model=run.model,
+                   options=run.model_options, history=history)
+
+
+@transaction.atomic
+def run_append_deltas(*, response_id: str, deltas: list[str]) -> bool:
+    """Store text deltas and grow the assistant message; False once the run has ended."""
+    run = _run_locked(response_id)
+    if run is None or not run.is_active:
+        return False
+    _events_append(run, [(CONTENT_DELTA, {"delta": delta}) for delta in deltas])
+    run.save(update_fields=["last_sequence_number", "heartbeat_at"])
+    Message.objects.filter(pk=run.assistant_message_id).update(
+        content=Concat(F("content"), Value("".join(deltas)))
+    )
+    return True
+
+
+def run_heartbeat(*, response_id: str) -> bool:
+    """Record that the executor is alive; False once the run has ended."""
+    return bool(Response.objects.filter(pk=response_id, status__in=Response.ACTIVE_STATUSES)
+                .update(heartbeat_at=timezone.now()))
+
+
+def _run_end(run: Response, status: str, *, error: dict | None = None,
+             stop_reason: str | None = None) -> None:
+    message = run.assistant_message
+    message.status = status
+    if status == Response.Status.CANCELLED:
+        message.metadata = {**message.metadata, "cancelled": True}
+    if error:
+        message.metadata = {**message.metadata, "error": error}
+    message.save(update_fields=["status", "metadata"])
+    run.status = status
+    run.ended_at = timezone.now()
+    run.stop_reason = stop_reason
+    usage = usage_fields(input_tokens=run.input_tokens, output_tokens=run.output_tokens)
+    _events_append(run, [terminal_fields(status=status, text=message.content,
+                                         stop_reason=stop_reason, usage=usage, error=error)])
+    run.save(update_fields=["status", "ended_at", "stop_reason", "input_tokens",
+                            "output_tokens", "last_sequence_number", "heartbeat_at"])
+    Thread.objects.filter(pk=run.thread_id).update(updated_at=run.ended_at)
+
+
+@transaction.atomic
+def run_complete(*, response_id: str, input_tokens: int, output_tokens: int,
+                 stop_reason: str = "end_turn") -> bool:
+    """End a run as completed with `response.completed`; False if it had ended."""
+    run = _run_locked(response_id)
+    if run is None or not run.is_active:
+        return False
+    run.input_tokens, run.output_tokens = input_tokens, output_tokens
+    _run_end(run, Response.Status.COMPLETED, stop_reason=stop_reason)
+    return True
+
+
+@transaction.atomic
+def run_fail(*, response_id: str, code: str, message: str,
+             only_if_stale: bool = False) -> bool:
+    """End a run as failed with `response.error`, keeping its partial text."""
+    run = _run_locked(response_id)
+    if run is None or not run.is_active or (only_if_stale and not _is_stale(run)):
+        return False
+    _run_end(run, Response.Status.FAILED, error={"code": code, "message": message},
+             stop_reason="error")
+    return True
+
+
+@transaction.atomic
+def run_cancel_active(*, thread_id: str) -> Response | None:
+    """Cancel the thread's active run, if any, keeping its partial text."""
+    active = Response.objects.filter(thread_id=thread_id, status__in=Response.ACTIVE_STATUSES)
+    response_id = active.values_list("pk", flat=True).first()
+    run = _run_locked(response_id) if response_id else None
+    if run is None or not run.is_active:
+        return None
+    _run_end(run, Response.Status.CANCELLED, stop_reason="cancelled")
+    return run
+
+
+RUN_STALE_MESSAGE = "The response stopped: its executor stopped sending heartbeats."
+
+
+def _is_stale(run: Response) -> bool:
+    limit = timezone.now() - timedelta(seconds=settings.FREDDY_RUN_STALE_SECONDS)
+    return run.heartbeat_at is None or run.heartbeat_at < limit
+
+
+def run_fail_if_stale(*, response_id: str) -> bool:
+    """End the run as `run_stale` if its executor stopped beating."""
+    return run_fail(response_id=response_id, code="run_stale", message=RUN_STALE_MESSAGE,
+                    only_if_stale=True)
+
+
+def runs_fail_stale() -> int:
+    """End every run whose executor died; returns how many."""
+    limit = timezone.now() - timedelta(seconds=settings.FREDDY_RUN_STALE_SECONDS)
+    candidates = Response.objects.filter(status__in=Response.ACTIVE_STATUSES,
+                                         heartbeat_at__lt=limit).values_list("pk", flat=True)
+    return sum(run_fail_if_stale(response_id=pk) for pk in list(candidates))
+
+
+def buffer_purge_expired(*, older_than_seconds: float, batch_size: int,
+                         dry_run: bool = False) -> tuple[int, int]:
+    """Delete the events of runs that ended long enough ago; (runs, events) removed."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    expired_runs = Response.objects.filter(
+        ended_at__lte=cutoff
+    ).exclude(status__in=Response.ACTIVE_STATUSES)
+    expired_events = ResponseEvent.objects.filter(response__in=expired_runs)
+    run_count = expired_events.values("response_id").distinct().count()
+    if dry_run:
+        return run_count, expired_events.count()
+    deleted = 0
+    while batch := list(expired_events.values_list("pk", flat=True)[:batch_size]):
+        # Each batch is its own short transaction: live writers never wait long.
+        deleted += ResponseEvent.objects.filter(pk__in=batch).delete()[0]
+    return run_count, deleted

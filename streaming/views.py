@@ -1,0 +1,229 @@
+"""The response endpoints: create (streamed or not), reconnect, cancel.
+
+A stream is a chain of small async generators over one run:
+RETRY_FRAME, stored events after the cursor (replayed), live events from the run's
+group (de-duplicated and gap-filled from the database), then DONE_FRAME.
+"""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import orjson
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.http import JsonResponse, StreamingHttpResponse
+from django.views import View
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from freddy.auth import authenticate_request
+from freddy.errors import InvalidJson, MethodNotAllowed, ValidationFailed
+from streaming import sse
+from streaming.events import StoredEvent
+from streaming.executor import run_dispatch
+from streaming.inbox import RunInbox
+from streaming.selectors import RunState, events_after, run_for_stream, run_state
+from streaming.selectors import synthesized_terminal
+from streaming.serializers import ResponseCreateSerializer
+from streaming.services import response_create, run_cancel_active, run_fail_if_stale
+from threads.selectors import thread_get
+
+INVALID_LAST_EVENT_ID = "last_event_id must be an integer greater than or equal to 0."
+
+
+class AsyncApiView(View):
+    """A plain async Django view whose errors become the envelope."""
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        raise MethodNotAllowed(f"Method {request.method} is not allowed on this endpoint.")
+
+
+class ResponseCreateView(AsyncApiView):
+    async def post(self, request):
+        principal = await sync_to_async(authenticate_request)(request)
+        body = ResponseCreateSerializer(data=_json_body(request))
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        run = await sync_to_async(response_create)(
+            organization_id=principal.organization_id, thread_id=data["thread_id"],
+            thread_metadata=data["thread_metadata"], model=data["model"],
+            model_options=data["model_options"], metadata=data["metadata"],
+            inputs=data["inputs"])
+        await run_dispatch(run.id)
+        state = RunState(run.id, run.thread_id, run.status, 0, None, run.heartbeat_at)
+        if data["stream"]:
+            return sse_response(event_stream(state, after=0))
+        return JsonResponse(await _run_result(state))
+
+
+class ResponseStreamView(AsyncApiView):
+    async def get(self, request, thread_id):
+        principal = await sync_to_async(authenticate_request)(request)
+        after = _last_event_id(request)
+        run = await sync_to_async(run_for_stream)(
+            thread_id=thread_id, organization_id=principal.organization_id)
+        return sse_response(event_stream(run, after=after))
+
+
+class ResponseCancelView(APIView):
+    def post(self, request, thread_id):
+        thread = thread_get(thread_id=thread_id, annotated=False,
+                            organization_id=request.auth.organization_id)
+        run = run_cancel_active(thread_id=thread.id)
+        if run is None:
+            return Response({"success": True, "thread_id": thread.id, "response_id": None,
+                             "status": "inactive"})
+        elapsed = (run.ended_at - (run.started_at or run.created_at)).total_seconds()
+        return Response({"success": True, "thread_id": thread.id, "response_id": run.id,
+                         "status": "cancelled", "partial_content_saved": True,
+                         "elapsed_seconds": round(elapsed, 3)})
+
+
+def _json_body(request) -> object:
+    try:
+        return orjson.loads(request.body or b"null")
+    except orjson.JSONDecodeError as exc:
+        raise InvalidJson(system_message=str(exc)) from exc
+
+
+def _last_event_id(request) -> int:
+    raw = request.GET.get("last_event_id", request.headers.get("Last-Event-ID", "0"))
+    if not raw.strip().isdigit():
+        raise ValidationFailed(INVALID_LAST_EVENT_ID,
+                               details={"last_event_id": INVALID_LAST_EVENT_ID})
+    return int(raw)
+
+
+def sse_response(frames: AsyncIterator[bytes]) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(frames, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+# --- The stream ---------------------------------------------------------------------
+
+
+@dataclass
+class Cursor:
+    """Where one stream stands: the last id sent and the replay boundary."""
+
+    last_sent: int
+    replay_until: int  # events up to here were stored before the client connected
+    terminal: StoredEvent | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.terminal is not None
+
+    def frames(self, events: list[StoredEvent]) -> bytes:
+        """Encode the events not yet sent, up to the terminal one."""
+        out = []
+        for event in events:
+            if event.sequence_number <= self.last_sent or self.finished:
+                continue
+            out.append(sse.encode_frame(event.sequence_number, event.payload,
+                                        replay=event.sequence_number <= self.replay_until))
+            self.last_sent = event.sequence_number
+            if event.is_terminal:
+                self.terminal = event
+        return b"".join(out)
+
+
+async def event_stream(run: RunState, *, after: int) -> AsyncIterator[bytes]:
+    """The whole SSE body of one connection."""
+    yield sse.RETRY_FRAME
+    if run.is_finished and after >= run.last_sequence_number:
+        pass
+    elif run.buffer_expired:
+        yield _synthesized_frame(*await _synthesized_terminal(run.id))
+    else:
+        cursor = Cursor(last_sent=after, replay_until=run.last_sequence_number)
+        # Join the group before reading the backlog: nothing published meanwhile is lost.
+        async with RunInbox(run.id) as inbox:
+            async for frame in stored_events(run.id, cursor):
+                yield frame
+            async for frame in live_events(run.id, cursor, inbox):
+                yield frame
+    yield sse.DONE_FRAME
+
+
+async def stored_events(response_id: str, cursor: Cursor) -> AsyncIterator[bytes]:
+    """Every stored event after the cursor, one write per chunk of rows."""
+    chunk = settings.FREDDY_REPLAY_CHUNK_EVENTS
+    while not cursor.finished:
+        events = await sync_to_async(events_after)(
+            response_id=response_id, after=cursor.last_sent, limit=chunk)
+        if frames := cursor.frames(events):
+            yield frames
+        if len(events) < chunk:
+            return
+
+
+async def live_events(response_id: str, cursor: Cursor, inbox: RunInbox) -> AsyncIterator[bytes]:
+    """Events as the run's group delivers them, until the terminal one."""
+    while not cursor.finished:
+        timeout = (settings.FREDDY_SSE_HEARTBEAT_SECONDS if inbox.connected
+                   else settings.FREDDY_STREAM_POLL_SECONDS)
+        events = await inbox.get(timeout)
+        if events is None:
+            async for frame in idle_events(response_id, cursor):
+                yield frame
+        elif events[0].sequence_number > cursor.last_sent + 1:
+            # The layer dropped a message (a full channel, an outage): the rows are stored.
+            async for frame in stored_events(response_id, cursor):
+                yield frame
+        elif frames := cursor.frames(events):
+            yield frames
+
+
+async def idle_events(response_id: str, cursor: Cursor) -> AsyncIterator[bytes]:
+    """After a silence: catch up from the database, end a stale run, or keep alive."""
+    sent_before = cursor.last_sent
+    async for frame in stored_events(response_id, cursor):
+        yield frame
+    if cursor.last_sent != sent_before:
+        return
+    state = await sync_to_async(run_state)(response_id=response_id)
+    if state is None or state.is_finished:
+        # Ended, yet no terminal row after ours: the buffer was purged under us.
+        sequence_number, body = await _synthesized_terminal(response_id)
+        cursor.terminal = StoredEvent(sequence_number, body["event"], "")
+        yield _synthesized_frame(sequence_number, body)
+        return
+    if state.heartbeat_stale:
+        await sync_to_async(run_fail_if_stale)(response_id=response_id)
+        return
+    yield sse.KEEP_ALIVE_FRAME
+
+
+async def _synthesized_terminal(response_id: str) -> tuple[int, dict]:
+    return await sync_to_async(synthesized_terminal)(response_id=response_id)
+
+
+def _synthesized_frame(sequence_number: int, body: dict) -> bytes:
+    return sse.encode_frame(sequence_number, orjson.dumps(body).decode())
+
+
+async def _run_result(run: RunState) -> dict:
+    """Wait for the run to end; the non-streamed reply."""
+    cursor = Cursor(last_sent=0, replay_until=0)
+    async with RunInbox(run.id) as inbox:
+        async for _ in stored_events(run.id, cursor):
+            pass
+        async for _ in live_events(run.id, cursor, inbox):
+            pass
+    if cursor.terminal.payload:
+        terminal = orjson.loads(cursor.terminal.payload)
+    else:
+        terminal = (await _synthesized_terminal(run.id))[1]
+    return {
+        "success": terminal["status"] == "completed",
+        "thread_id": run.thread_id, "response_id": run.id, "status": terminal["status"],
+        "response": terminal.get("response") or [{"type": "text", "text": ""}],
+        "stop_reason": terminal.get("stop_reason", terminal["status"]),
+        "is_summarized": False,
+        "usage": terminal.get("usage", {"input_tokens": 0, "output_tokens": 0}),
+        **({"error": {"code": terminal["code"], "message": terminal["message"]}}
+           if "code" in terminal else {}),
+    }
