@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_ORG ?= org_demo
 
-.PHONY: install run test bench
+.PHONY: install run test bench browser
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -24,5 +24,10 @@ run: install
 	echo
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) freddy.asgi:application
 
-test: install
+# Browser tests drive Debian's Chromium; no browser is downloaded.
+browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+test: install browser
 	$(PY) -m pytest
