@@ -99,7 +99,9 @@ def _flatten_details(detail: Any) -> dict:
         for key, value in detail.items():
             if isinstance(value, dict):
                 for sub_key, sub_value in _flatten_details(value).items():
-                    out[f"{key}.{sub_key}"] = sub_value
+                    # A nested serializer's own error (e.g. "not a list") names its field.
+                    name = key if sub_key == "non_field_errors" else f"{key}.{sub_key}"
+                    out[name] = sub_value
             else:
                 out[key] = _join_messages(value)
         return out

@@ -5,6 +5,7 @@ RETRY_FRAME, stored events after the cursor (replayed), live events from the run
 group (de-duplicated and gap-filled from the database), then DONE_FRAME.
 """
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -29,6 +30,11 @@ from streaming.services import response_create, run_cancel_active, run_fail_if_s
 from threads.selectors import thread_get
 
 INVALID_LAST_EVENT_ID = "last_event_id must be an integer greater than or equal to 0."
+# ASCII digits only: str.isdigit() also accepts "²", which int() then rejects (a 500).
+_LAST_EVENT_ID = re.compile(r"[0-9]+")
+# Sequence numbers are 32-bit columns; a larger cursor means the same ("past the end")
+# and must not overflow the database's integer type in the query.
+MAX_SEQUENCE_NUMBER = 2**31 - 1
 
 
 class AsyncApiView(View):
@@ -88,10 +94,10 @@ def _json_body(request) -> object:
 
 def _last_event_id(request) -> int:
     raw = request.GET.get("last_event_id", request.headers.get("Last-Event-ID", "0"))
-    if not raw.strip().isdigit():
+    if not _LAST_EVENT_ID.fullmatch(raw.strip()):
         raise ValidationFailed(INVALID_LAST_EVENT_ID,
                                details={"last_event_id": INVALID_LAST_EVENT_ID})
-    return int(raw)
+    return min(int(raw), MAX_SEQUENCE_NUMBER)
 
 
 def sse_response(frames: AsyncIterator[bytes]) -> StreamingHttpResponse:
