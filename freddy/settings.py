@@ -32,6 +32,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "threads",
     "streaming",
@@ -40,6 +42,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "freddy.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Serves the admin's and the /docs/ page's static files from the installed apps.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -113,6 +117,8 @@ else:
 # --- Static files and the rest of Django ------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Straight from the apps' static folders: no collectstatic step before `make run`.
+WHITENOISE_USE_FINDERS = True
 USE_TZ = True
 TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en-us"
@@ -124,6 +130,22 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "freddy.errors.drf_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# OpenAPI 3 at /v1/openapi.json and its docs page at /docs/ (assets served locally).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Freddy streams API",
+    "DESCRIPTION": "Reconnectable Server-Sent Event streams for AI chat responses.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "SCHEMA_PATH_PREFIX": "/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "PREPROCESSING_HOOKS": ["freddy.openapi.endpoints_of_contract"],
 }
 
 LOGGING = {

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from freddy.health import health
 from streaming.views import ResponseCancelView, ResponseCreateView, ResponseStreamView
@@ -9,6 +10,8 @@ from threads.views import MessageListView, ThreadDetailView, ThreadListView
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("v1/health", health),
+    path("v1/openapi.json", SpectacularJSONAPIView.as_view(), name="openapi-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="docs"),
     path("v1/threads", ThreadListView.as_view()),
     path("v1/threads/<str:thread_id>", ThreadDetailView.as_view()),
     path("v1/threads/<str:thread_id>/messages", MessageListView.as_view()),

@@ -4,6 +4,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from freddy.errors import ResponseNotFound
@@ -89,3 +92,19 @@ def synthesized_terminal(*, response_id: str) -> tuple[int, dict]:
             "thread_id": run.thread_id, "response_id": run.id, **fields,
             "created_at": run.ended_at.timestamp(), "source": "replay", "synthesized": True}
     return run.last_sequence_number, body
+
+
+def runs_with_event_counts() -> QuerySet[Response]:
+    """Runs with `event_count`: how many of their events are still stored."""
+    counts = (ResponseEvent.objects.filter(response=OuterRef("pk"))
+              .order_by().values("response").annotate(n=Count("pk")).values("n"))
+    return Response.objects.select_related("thread").annotate(
+        event_count=Coalesce(Subquery(counts, output_field=IntegerField()), 0))
+
+
+def events_page(*, response_id: str, page_number: object, per_page: int) -> Page:
+    """One page of a run's stored events in sequence order: a count and one slice."""
+    events = (ResponseEvent.objects.filter(response_id=response_id)
+              .order_by("sequence_number")
+              .values_list("sequence_number", "event_type", "created_at", "payload"))
+    return Paginator(events, per_page).get_page(page_number)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Value
+from django.db.models import F, QuerySet, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
@@ -196,6 +196,16 @@ def run_cancel_active(*, thread_id: str) -> Response | None:
     return run
 
 
+@transaction.atomic
+def run_cancel(*, response_id: str) -> Response | None:
+    """Cancel one run if it is still going, keeping its partial text."""
+    run = _run_locked(response_id)
+    if run is None or not run.is_active:
+        return None
+    _run_end(run, Response.Status.CANCELLED, stop_reason="cancelled")
+    return run
+
+
 RUN_STALE_MESSAGE = "The response stopped: its executor stopped sending heartbeats."
 
 
@@ -218,19 +228,45 @@ def runs_fail_stale() -> int:
     return sum(run_fail_if_stale(response_id=pk) for pk in list(candidates))
 
 
+def _runs_buffer_expired(*, older_than_seconds: float) -> QuerySet[Response]:
+    """Finished runs that ended at least `older_than_seconds` ago."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return Response.objects.filter(ended_at__lte=cutoff).exclude(
+        status__in=Response.ACTIVE_STATUSES)
+
+
 def buffer_purge_expired(*, older_than_seconds: float, batch_size: int,
                          dry_run: bool = False) -> tuple[int, int]:
     """Delete the events of runs that ended long enough ago; (runs, events) removed."""
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    expired_runs = Response.objects.filter(
-        ended_at__lte=cutoff
-    ).exclude(status__in=Response.ACTIVE_STATUSES)
-    expired_events = ResponseEvent.objects.filter(response__in=expired_runs)
-    run_count = expired_events.values("response_id").distinct().count()
+    return _buffers_purge(_runs_buffer_expired(older_than_seconds=older_than_seconds),
+                          batch_size=batch_size, dry_run=dry_run)
+
+
+def buffer_purge_runs(*, response_ids: list[str]) -> tuple[int, int]:
+    """Delete the events of those given runs whose buffer expired; (runs, events)."""
+    runs = _runs_buffer_expired(
+        older_than_seconds=settings.FREDDY_STREAM_BUFFER_TTL_SECONDS
+    ).filter(pk__in=response_ids)
+    return _buffers_purge(runs, batch_size=settings.FREDDY_PURGE_BATCH_EVENTS)
+
+
+def _buffers_purge(runs: QuerySet[Response], *, batch_size: int,
+                   dry_run: bool = False) -> tuple[int, int]:
+    events = ResponseEvent.objects.filter(response__in=runs)
+    run_count = events.values("response_id").distinct().count()
     if dry_run:
-        return run_count, expired_events.count()
-    deleted = 0
-    while batch := list(expired_events.values_list("pk", flat=True)[:batch_size]):
+        return run_count, events.count()
+    deleted, after_pk = 0, 0
+    while True:
+        # Walk the primary key upwards: a batch never rescans rows already deleted and
+        # is bounded by a key range, not a list of ids (SQLite caps query parameters).
+        window = events.filter(pk__gt=after_pk)
+        boundary = list(window.order_by("pk").values_list("pk", flat=True)
+                        [batch_size - 1:batch_size])
         # Each batch is its own short transaction: live writers never wait long.
-        deleted += ResponseEvent.objects.filter(pk__in=batch).delete()[0]
-    return run_count, deleted
+        with transaction.atomic():
+            deleted += (window.filter(pk__lte=boundary[0]) if boundary else window
+                        ).delete()[0]
+        if not boundary:
+            return run_count, deleted
+        after_pk = boundary[0]
