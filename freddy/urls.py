@@ -16,7 +16,9 @@ urlpatterns = [
     path("v1/threads/<str:thread_id>", ThreadDetailView.as_view()),
     path("v1/threads/<str:thread_id>/messages", MessageListView.as_view()),
     path("v1/model/response", csrf_exempt(ResponseCreateView.as_view())),
-    path("v1/model/response/<str:thread_id>/stream", ResponseStreamView.as_view()),
+    # API keys, not cookies: no CSRF check (else a wrong method is an HTML 403).
+    path("v1/model/response/<str:thread_id>/stream",
+         csrf_exempt(ResponseStreamView.as_view())),
     path("v1/model/response/<str:thread_id>/cancel", ResponseCancelView.as_view()),
 ]
 
