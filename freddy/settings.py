@@ -180,3 +180,19 @@ FREDDY_PURGE_BATCH_EVENTS = _env_int("FREDDY_PURGE_BATCH_EVENTS", 5000)
 FREDDY_MODELS = [m.strip() for m in os.environ.get("FREDDY_MODELS", "").split(",") if m.strip()]
 OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")
 OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
+# Upstream context: a long thread's newest messages only, so it fits a model's context
+# window and the request stays small; 50 covers a long conversation.
+FREDDY_UPSTREAM_HISTORY_MESSAGES = _env_int("FREDDY_UPSTREAM_HISTORY_MESSAGES", 50)
+# A busy server queues and prefills long prompts; a minute covers that without leaving
+# a user watching an empty answer forever. Each attempt gets this long.
+FREDDY_UPSTREAM_FIRST_TOKEN_TIMEOUT_SECONDS = _env_float(
+    "FREDDY_UPSTREAM_FIRST_TOKEN_TIMEOUT_SECONDS", 60)
+# Once tokens flow they come several a second; 30 s of silence means a stuck server.
+FREDDY_UPSTREAM_IDLE_TIMEOUT_SECONDS = _env_float("FREDDY_UPSTREAM_IDLE_TIMEOUT_SECONDS", 30)
+# Retries happen only before the first token; two ride out a restart or a 429 burst,
+# more would only delay the error the user must see anyway.
+FREDDY_UPSTREAM_MAX_RETRIES = _env_int("FREDDY_UPSTREAM_MAX_RETRIES", 2)
+# The first retry waits this long, later ones double it: short enough to go unnoticed,
+# long enough for a rate-limit window or a server restart.
+FREDDY_UPSTREAM_RETRY_BACKOFF_SECONDS = _env_float("FREDDY_UPSTREAM_RETRY_BACKOFF_SECONDS",
+                                                   0.5)

@@ -4,6 +4,7 @@ from django.conf import settings
 
 from streaming.providers.base import ModelRequest, Provider, ProviderError
 from streaming.providers.echo import EchoProvider
+from streaming.providers.openai_compat import OpenAICompatProvider
 
 ECHO_MODEL = "echo"
 
@@ -19,4 +20,6 @@ def provider_for(model: str) -> Provider:
     """The provider that serves `model`."""
     if model == ECHO_MODEL:
         return EchoProvider()
+    if model in settings.FREDDY_MODELS:
+        return OpenAICompatProvider()
     raise ProviderError("model_not_found", f"No provider serves the model '{model}'.")
