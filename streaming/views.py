@@ -149,8 +149,13 @@ async def event_stream(run: RunState, *, after: int) -> AsyncIterator[bytes]:
         async with RunInbox(run.id) as inbox:
             async for frame in stored_events(run.id, cursor):
                 yield frame
-            async for frame in live_events(run.id, cursor, inbox):
-                yield frame
+            if run.is_finished and not cursor.finished:
+                # It had ended, yet its rows are gone (purged before the TTL): answer
+                # now rather than after a heartbeat of silence.
+                yield _synthesized_frame(*await _synthesized_terminal(run.id))
+            else:
+                async for frame in live_events(run.id, cursor, inbox):
+                    yield frame
     yield sse.DONE_FRAME
 
 
