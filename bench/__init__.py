@@ -1,0 +1,1 @@
+"""Benchmarks of Freddy streams against django-eventstream (`make bench`)."""

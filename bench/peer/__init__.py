@@ -1,0 +1,1 @@
+"""The peer: a minimal Django project serving django-eventstream with database storage."""
