@@ -31,3 +31,12 @@ browser:
 
 test: install browser
 	$(PY) -m pytest
+
+$(VENV)/.bench-installed: pyproject.toml $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $@
+
+# Needs PostgreSQL and Redis on 127.0.0.1 (BENCH_POSTGRES_URL, BENCH_REDIS_URL override).
+# 1,000 streams need more open files than the usual 1,024.
+bench: $(VENV)/.bench-installed
+	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(PY) -m bench
