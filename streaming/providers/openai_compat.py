@@ -39,7 +39,8 @@ MESSAGE_INTERRUPTED = (
 )
 
 # model_options that mean something to a chat-completions server; the rest (echo's
-# token_delay_ms, repeat) are ours and would make a strict server answer 400.
+# token_delay_ms, repeat) are ours and would make a strict server answer 400. No
+# "n": one answer per run.
 PASSTHROUGH_OPTIONS = frozenset(
     {
         "temperature",
@@ -52,7 +53,6 @@ PASSTHROUGH_OPTIONS = frozenset(
         "seed",
         "user",
         "logit_bias",
-        "n",
         "reasoning_effort",
     }
 )

@@ -8,7 +8,7 @@ from tests.server import LiveServer, free_port
 from tests.upstream.fake_openai import FakeOpenAI
 
 UPSTREAM_MODEL = "fake-model"
-FIRST_TOKEN_TIMEOUT_SECONDS = 2.5
+FIRST_TOKEN_TIMEOUT_SECONDS = 3.0
 IDLE_TIMEOUT_SECONDS = 2.0
 MAX_RETRIES = 2
 HISTORY_MESSAGES = 4

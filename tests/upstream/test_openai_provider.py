@@ -312,7 +312,7 @@ def test_reconnect_during_an_upstream_stream_gets_the_exact_remainder(
     upstream_client, fake_openai
 ):
     prompt = _prompt("reconnect")
-    tokens = [f" piece{n}" for n in range(40)]
+    tokens = [f" piece{n}" for n in range(60)]
     fake_openai.script(prompt, answer(tokens, token_interval_seconds=0.05))
     first = events_of(_create(upstream_client, prompt, stop_after=6))
     thread_id, last_seen = first[0]["thread_id"], first[-1]["sequence_number"]
