@@ -102,7 +102,7 @@ class MessageListDoc(APIView):
 
 class ResponseCreateDoc(APIView):
     @extend_schema(
-        operation_id="responses_create", request=ResponseCreateBody,
+        operation_id="responses_create", tags=["responses"], request=ResponseCreateBody,
         responses={(200, "application/json"): OpenApiResponse(ResponseResult, description=(
             "`stream: false`: JSON, once the run ended. `stream: true`: the new run's live "
             f"stream (no frame marked replay).\n\n{SSE_DESCRIPTION}")),
@@ -113,7 +113,7 @@ class ResponseCreateDoc(APIView):
 
 
 class ResponseStreamDoc(APIView):
-    @extend_schema(operation_id="responses_stream",
+    @extend_schema(operation_id="responses_stream", tags=["responses"],
                    parameters=[THREAD_ID, LAST_EVENT_ID, LAST_EVENT_ID_HEADER],
                    responses={(200, SSE_MEDIA_TYPE): sse_response(
                        "The thread's active run, else its most recent one: stored events "
@@ -124,7 +124,8 @@ class ResponseStreamDoc(APIView):
 
 
 class ResponseCancelDoc(APIView):
-    @extend_schema(operation_id="responses_cancel", parameters=[THREAD_ID], request=None,
+    @extend_schema(operation_id="responses_cancel", tags=["responses"],
+                   parameters=[THREAD_ID], request=None,
                    responses={200: CancelResult, **error_responses(403, 404)},
                    summary="Cancel the thread's active run, keeping its partial text.")
     def post(self, request, thread_id): ...

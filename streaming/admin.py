@@ -1,6 +1,6 @@
 """Runs in the admin: read-only, with a paginated event timeline and two actions."""
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import orjson
 from django.conf import settings
@@ -65,10 +65,11 @@ class ResponseAdmin(admin.ModelAdmin):
         return run.event_count
 
     @admin.display(description="buffer expires at")
-    def buffer_expires_at(self, run: Response) -> datetime | None:
+    def buffer_expires_at(self, run: Response) -> str:
         if run.ended_at is None:
-            return None
-        return run.ended_at + timedelta(seconds=settings.FREDDY_STREAM_BUFFER_TTL_SECONDS)
+            return "-"  # a run still going keeps its events
+        expiry = run.ended_at + timedelta(seconds=settings.FREDDY_STREAM_BUFFER_TTL_SECONDS)
+        return f"{expiry:%Y-%m-%d %H:%M:%S} UTC"
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         page = events_page(response_id=object_id, per_page=TIMELINE_EVENTS_PER_PAGE,
