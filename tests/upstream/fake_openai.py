@@ -18,6 +18,10 @@ from dataclasses import dataclass, field
 # A stalled reply waits at most this long (or until the client leaves) so a test that
 # forgets its server still ends.
 STALL_BOUND_SECONDS = 30.0
+# The message of an error reply (`status` other than 200).
+ERROR_MESSAGE = "Scripted failure {status}"
+# The message of the error event sent inside a stream (`error_after_tokens`).
+STREAM_ERROR_MESSAGE = "The fake model fell over mid-answer"
 # How often a waiting reply checks for the client's close and for shutdown.
 POLL_SECONDS = 0.02
 
@@ -34,6 +38,8 @@ class Reply:
     stall_after_tokens: int | None = None  # go silent (connection open) after n tokens
     usage: tuple[int, int] | None = None  # (prompt, completion); None: (7, len(tokens))
     retry_after_seconds: float | None = None
+    error_after_tokens: int | None = None  # an error event in the stream after n tokens
+    finish_reason: str = "stop"
 
 
 @dataclass
@@ -145,7 +151,7 @@ class _Handler(socketserver.BaseRequestHandler):
         body = json.dumps(
             {
                 "error": {
-                    "message": f"Scripted failure {reply.status}",
+                    "message": ERROR_MESSAGE.format(status=reply.status),
                     "type": "fake_error",
                     "code": None,
                 }
@@ -171,36 +177,41 @@ class _Handler(socketserver.BaseRequestHandler):
         self._event(_chunk(model, {"role": "assistant", "content": ""}))
         if not self._wait(call, reply.first_token_delay_seconds):
             return
+        if not self._send_tokens(call, reply, model):
+            return
+        if reply.error_after_tokens is None:
+            self._event(_chunk(model, {}, finish_reason=reply.finish_reason))
+        if body.get("stream_options", {}).get("include_usage"):
+            prompt, completion = reply.usage or (7, len(reply.tokens))
+            self._event(_usage_chunk(model, prompt, completion))
+        self._write(b"data: [DONE]\n\n")
+        self.request.sendall(b"0\r\n\r\n")
+
+    def _send_tokens(self, call: Call, reply: Reply, model: str) -> bool:
+        """Stream the tokens; False when the reply ended abruptly, not finished."""
         for index, token in enumerate(reply.tokens):
             if index == reply.cut_after_tokens:
                 self.request.shutdown(socket.SHUT_RDWR)  # mid-body: no final chunk
-                return
+                return False
             if index == reply.stall_after_tokens:
                 self._wait(call, STALL_BOUND_SECONDS)
-                return
+                return False
+            if index == reply.error_after_tokens:
+                self._event(
+                    {
+                        "error": {
+                            "message": STREAM_ERROR_MESSAGE,
+                            "type": "server_error",
+                            "code": None,
+                        }
+                    }
+                )
+                return True
             if index and not self._wait(call, reply.token_interval_seconds):
-                return
+                return False
             self._event(_chunk(model, {"content": token}))
             call.tokens_sent += 1
-        self._event(_chunk(model, {}, finish_reason="stop"))
-        if body.get("stream_options", {}).get("include_usage"):
-            prompt, completion = reply.usage or (7, len(reply.tokens))
-            self._event(
-                {
-                    "id": "chatcmpl-fake",
-                    "object": "chat.completion.chunk",
-                    "created": int(time.time()),
-                    "model": model,
-                    "choices": [],
-                    "usage": {
-                        "prompt_tokens": prompt,
-                        "completion_tokens": completion,
-                        "total_tokens": prompt + completion,
-                    },
-                }
-            )
-        self._write(b"data: [DONE]\n\n")
-        self.request.sendall(b"0\r\n\r\n")
+        return True
 
     def _event(self, payload: dict) -> None:
         self._write(b"data: " + json.dumps(payload).encode() + b"\n\n")
@@ -242,4 +253,19 @@ def _chunk(model: str, delta: dict, finish_reason: str | None = None) -> dict:
         "created": int(time.time()),
         "model": model,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    }
+
+
+def _usage_chunk(model: str, prompt: int, completion: int) -> dict:
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        },
     }

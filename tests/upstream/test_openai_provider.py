@@ -13,7 +13,10 @@ from streaming.providers.openai_compat import (
     MESSAGE_IDLE_TIMEOUT,
     MESSAGE_INTERRUPTED,
     MESSAGE_RATE_LIMITED,
+    MESSAGE_STREAM_ERROR,
     MESSAGE_UNREACHABLE,
+    chat_messages,
+    chat_options,
 )
 from tests.sse import Frame, events_of, read_stream
 from tests.upstream.conftest import (
@@ -22,7 +25,13 @@ from tests.upstream.conftest import (
     MAX_RETRIES,
     UPSTREAM_MODEL,
 )
-from tests.upstream.fake_openai import Reply, answer, failure
+from tests.upstream.fake_openai import (
+    ERROR_MESSAGE,
+    STREAM_ERROR_MESSAGE,
+    Reply,
+    answer,
+    failure,
+)
 
 ATTEMPTS = MAX_RETRIES + 1
 # The contract: the fake upstream sees its connection closed this soon after a cancel.
@@ -154,7 +163,17 @@ def test_history_sent_upstream_is_bounded_to_the_newest_messages(
         (403, "upstream_auth", MESSAGE_AUTH.format(status=403), 1),
         (429, "upstream_rate_limited", MESSAGE_RATE_LIMITED, ATTEMPTS),
         (500, "upstream_error", MESSAGE_ERROR.format(status=500, detail=""), ATTEMPTS),
+        # A 4xx would fail again: no retry, and the upstream's own words are kept.
+        (
+            404,
+            "upstream_error",
+            MESSAGE_ERROR.format(
+                status=404, detail=": " + ERROR_MESSAGE.format(status=404)
+            ),
+            1,
+        ),
     ],
+    ids=["401", "403", "429", "500", "404"],
 )
 def test_upstream_http_error_fails_the_run_with_its_code_after_bounded_retries(
     upstream_client, fake_openai, status, code, message, attempts
@@ -333,3 +352,50 @@ def test_reconnect_during_an_upstream_stream_gets_the_exact_remainder(
     assert rest[-1]["event"] == "response.completed"
     # The run was still streaming from upstream when the reconnect arrived.
     assert "source" not in rest[-1]
+
+
+def test_error_event_inside_the_stream_fails_as_upstream_error_keeping_the_text(
+    upstream_client, fake_openai
+):
+    prompt = _prompt("stream-error")
+    fake_openai.script(
+        prompt, answer(["Half", " said", " more"], error_after_tokens=2), answer(["No"])
+    )
+
+    frames = _create(upstream_client, prompt)
+
+    message = MESSAGE_STREAM_ERROR.format(detail=": " + STREAM_ERROR_MESSAGE)
+    _assert_failed(
+        upstream_client,
+        frames,
+        code="upstream_error",
+        message=message,
+        partial="Half said",
+    )
+    assert len(fake_openai.calls(prompt)) == 1
+
+
+def test_an_answer_stopped_by_the_token_limit_completes_with_stop_reason_max_tokens(
+    upstream_client, fake_openai
+):
+    prompt = _prompt("length")
+    fake_openai.script(prompt, answer(["Cut", " short"], finish_reason="length"))
+
+    events = events_of(_create(upstream_client, prompt, options={"max_tokens": 2}))
+
+    assert events[-1]["event"] == "response.completed"
+    assert events[-1]["stop_reason"] == "max_tokens"
+    assert events[-1]["response"] == [{"type": "text", "text": "Cut short"}]
+
+
+def test_chat_request_leaves_out_empty_messages_and_options_meant_for_echo(settings):
+    settings.FREDDY_UPSTREAM_HISTORY_MESSAGES = 2
+    history = [("user", "one"), ("assistant", ""), ("user", "two"), ("user", "three")]
+
+    assert chat_messages(history) == [
+        {"role": "user", "content": "two"},
+        {"role": "user", "content": "three"},
+    ]
+    assert chat_options(
+        {"top_p": 0.5, "repeat": 3, "token_delay_ms": 1, "seed": 7}
+    ) == {"top_p": 0.5, "seed": 7}
