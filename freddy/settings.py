@@ -34,9 +34,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "channels",
     "threads",
+    # Before "channels": its `runworker` (a resilient worker class) takes precedence.
     "streaming",
+    "channels",
 ]
 
 MIDDLEWARE = [
@@ -103,7 +104,17 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": FREDDY_CHANNEL_CAPACITY},
+            "CONFIG": {
+                "hosts": [{
+                    "address": REDIS_URL,
+                    # A Redis that stops answering must fail a call in seconds so
+                    # readers fall back to polling; the read timeout stays above
+                    # channels_redis's 5 s blocking pop.
+                    "socket_connect_timeout": 2,
+                    "socket_timeout": 10,
+                }],
+                "capacity": FREDDY_CHANNEL_CAPACITY,
+            },
         }
     }
 else:

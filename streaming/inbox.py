@@ -53,13 +53,21 @@ class RunInbox:
         except TimeoutError:
             return None
 
-    async def _join(self) -> None:
+    async def rejoin(self) -> None:
+        """Add the channel to the group again: a restarted Redis forgot the membership."""
+        await self._join()
+
+    async def _join(self, *, retrying: bool = False) -> None:
         try:
             await self._layer.group_add(self.group, self._channel)
-            self.connected = True
-        except Exception:
-            logger.warning("Channel layer unreachable; polling the database", exc_info=True)
+        except Exception as exc:
+            if not retrying:  # once per outage, not once per retry
+                logger.warning("Channel layer unreachable (%s); polling the database", exc)
             self.connected = False
+            return
+        if retrying:
+            logger.info("Channel layer is back; %s listens to its group again", self.group)
+        self.connected = True
 
     async def _pump_messages(self) -> None:
         # The only caller of receive(): it is never timed out, because cancelling a
@@ -67,12 +75,12 @@ class RunInbox:
         while True:
             if not self.connected:
                 await asyncio.sleep(settings.FREDDY_STREAM_POLL_SECONDS)
-                await self._join()
+                await self._join(retrying=True)
                 continue
             try:
                 message = await self._layer.receive(self._channel)
-            except Exception:
-                logger.warning("Channel layer receive failed", exc_info=True)
+            except Exception as exc:
+                logger.warning("Channel layer receive failed (%s); polling the database", exc)
                 self.connected = False
                 continue
             with contextlib.suppress(asyncio.QueueFull):

@@ -178,8 +178,13 @@ async def live_events(response_id: str, cursor: Cursor, inbox: RunInbox) -> Asyn
                    else settings.FREDDY_STREAM_POLL_SECONDS)
         events = await inbox.get(timeout)
         if events is None:
+            sent_before = cursor.last_sent
             async for frame in idle_events(response_id, cursor):
                 yield frame
+            if inbox.connected and cursor.last_sent != sent_before:
+                # Stored rows the group never delivered: Redis may have restarted
+                # and forgotten this listener.
+                await inbox.rejoin()
         elif events[0].sequence_number > cursor.last_sent + 1:
             # The layer dropped a message (a full channel, an outage): the rows are stored.
             async for frame in stored_events(response_id, cursor):

@@ -1,0 +1,9 @@
+from channels.management.commands import runworker
+
+from streaming.consumers import ResilientWorker
+
+
+class Command(runworker.Command):
+    help = "Execute runs sent to the given channels (e.g. freddy-runs); survives Redis outages."
+
+    worker_class = ResilientWorker
