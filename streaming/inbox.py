@@ -15,6 +15,23 @@ logger = logging.getLogger(__name__)
 # Group messages a listener may hold before it stops queueing and backfills from the
 # database instead: bounds memory per slow client.
 INBOX_MAX_MESSAGES = 1000
+# A cancel that lands inside channels_redis' blocking read is sometimes swallowed (the
+# pump then waits for messages forever and the stream never sends [DONE]); it is
+# repeated this often, this far apart, before the pump is given up for lost.
+PUMP_CANCEL_ATTEMPTS = 20
+PUMP_CANCEL_WAIT_SECONDS = 0.25
+
+
+async def _pump_stop(pump: asyncio.Task) -> None:
+    """Cancel the pump and wait for it, cancelling again if a cancel was lost."""
+    for _ in range(PUMP_CANCEL_ATTEMPTS):
+        pump.cancel()
+        done, _ = await asyncio.wait({pump}, timeout=PUMP_CANCEL_WAIT_SECONDS)
+        if done:
+            if not pump.cancelled() and pump.exception() is not None:
+                logger.warning("Inbox pump ended with an error", exc_info=pump.exception())
+            return
+    logger.warning("Inbox pump ignored %d cancels; leaving it", PUMP_CANCEL_ATTEMPTS)
 
 
 class RunInbox:
@@ -40,9 +57,7 @@ class RunInbox:
 
     async def __aexit__(self, *exc_info) -> None:
         if self._pump is not None:
-            self._pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump
+            await _pump_stop(self._pump)
         with contextlib.suppress(Exception):
             await self._layer.group_discard(self.group, self._channel)
 
