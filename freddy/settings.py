@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     # Before "channels": its `runworker` (a resilient worker class) takes precedence.
     "streaming",
     "channels",
+    "web",
 ]
 
 MIDDLEWARE = [

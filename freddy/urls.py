@@ -6,8 +6,10 @@ from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 from freddy.health import health
 from streaming.views import ResponseCancelView, ResponseCreateView, ResponseStreamView
 from threads.views import MessageListView, ThreadDetailView, ThreadListView
+from web.views import index
 
 urlpatterns = [
+    path("", index, name="index"),
     path("admin/", admin.site.urls),
     path("v1/health", health),
     path("v1/openapi.json", SpectacularJSONAPIView.as_view(), name="openapi-schema"),
