@@ -28,11 +28,14 @@ def _postgres_admin_url(url: str) -> str:
     return url.rsplit("/", 1)[0] + "/postgres"
 
 
-def fresh_database_env(tmp_dir: Path) -> dict[str, str]:
-    """Environment for a new, empty, migrated database of the configured kind."""
+def fresh_database_env(tmp_dir: Path, *, database_url: str | None = None) -> dict[str, str]:
+    """Environment for a new, empty, migrated database of the configured kind.
+
+    `database_url` (a PostgreSQL server) overrides the kind taken from DATABASE_URL.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("FREDDY_")}
     env["PYTHONUNBUFFERED"] = "1"
-    database_url = os.environ.get("DATABASE_URL", "")
+    database_url = database_url or os.environ.get("DATABASE_URL", "")
     if database_url.startswith("postgres"):
         import psycopg
 
