@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connection
 from django.http import JsonResponse, StreamingHttpResponse
 from django.views import View
 from rest_framework.response import Response
@@ -100,6 +101,24 @@ def _last_event_id(request) -> int:
     return min(int(raw), MAX_SEQUENCE_NUMBER)
 
 
+def _db_read(func):
+    """`func` on the request's database thread, handing a pooled connection back after.
+
+    A stream may last for hours: holding a pool connection all that time lets a score
+    of open streams starve every other request of the process (psycopg's pool waits).
+    """
+
+    def call(**kwargs):
+        try:
+            return func(**kwargs)
+        finally:
+            pooled = getattr(connection, "pool", None) is not None
+            if pooled and not connection.in_atomic_block:
+                connection.close()  # back to the pool; SQLite keeps its connection
+
+    return sync_to_async(call)
+
+
 def sse_response(frames: AsyncIterator[bytes]) -> StreamingHttpResponse:
     response = StreamingHttpResponse(frames, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
@@ -163,7 +182,7 @@ async def stored_events(response_id: str, cursor: Cursor) -> AsyncIterator[bytes
     """Every stored event after the cursor, one write per chunk of rows."""
     chunk = settings.FREDDY_REPLAY_CHUNK_EVENTS
     while not cursor.finished:
-        events = await sync_to_async(events_after)(
+        events = await _db_read(events_after)(
             response_id=response_id, after=cursor.last_sent, limit=chunk)
         if frames := cursor.frames(events):
             yield frames
@@ -200,7 +219,7 @@ async def idle_events(response_id: str, cursor: Cursor) -> AsyncIterator[bytes]:
         yield frame
     if cursor.last_sent != sent_before:
         return
-    state = await sync_to_async(run_state)(response_id=response_id)
+    state = await _db_read(run_state)(response_id=response_id)
     if state is None or state.is_finished:
         # Ended, yet no terminal row after ours: the buffer was purged under us.
         sequence_number, body = await _synthesized_terminal(response_id)
@@ -208,13 +227,13 @@ async def idle_events(response_id: str, cursor: Cursor) -> AsyncIterator[bytes]:
         yield _synthesized_frame(sequence_number, body)
         return
     if state.heartbeat_stale:
-        await sync_to_async(run_fail_if_stale)(response_id=response_id)
+        await _db_read(run_fail_if_stale)(response_id=response_id)
         return
     yield sse.KEEP_ALIVE_FRAME
 
 
 async def _synthesized_terminal(response_id: str) -> tuple[int, dict]:
-    return await sync_to_async(synthesized_terminal)(response_id=response_id)
+    return await _db_read(synthesized_terminal)(response_id=response_id)
 
 
 def _synthesized_frame(sequence_number: int, body: dict) -> bytes:
