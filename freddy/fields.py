@@ -5,6 +5,18 @@ from rest_framework import serializers
 METADATA_MAX_KEYS = 16
 METADATA_MAX_KEY_CHARS = 64
 METADATA_MAX_VALUE_CHARS = 512
+NUL_NOT_ALLOWED = "Null characters are not allowed."
+
+
+def json_has_nul(value: object) -> bool:
+    """True if a NUL is in any string or key: PostgreSQL cannot store one."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(json_has_nul(k) or json_has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(json_has_nul(item) for item in value)
+    return False
 
 
 class StrictCharField(serializers.CharField):
@@ -31,4 +43,7 @@ class MetadataField(serializers.DictField):
         if any(len(key) > METADATA_MAX_KEY_CHARS for key in value):
             raise serializers.ValidationError(
                 f"Metadata keys may be at most {METADATA_MAX_KEY_CHARS} characters.")
+        for key in value:
+            # Keys get the checks of values (no NUL, no lone surrogate): both break storage.
+            serializers.CharField(allow_blank=True).run_validation(key)
         return value

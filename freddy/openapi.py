@@ -7,7 +7,6 @@ place of what the URL conf exposes. The served views are untouched.
 """
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
@@ -83,9 +82,25 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
             for status in wanted}
 
 
+# Before OpenAPI 3.2, the schema of an event-stream media type describes one event as
+# an SSE parser sees it (the fields of one frame); the JSON in `data` is described above.
+SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "description": "One frame: `id` is the sequence number (absent on `[DONE]`); `data` is "
+                   "the event's JSON, or `[DONE]` after the terminal event.",
+    "properties": {
+        "id": {"type": "string", "pattern": "^[1-9][0-9]*$"},
+        "data": {"type": "string"},
+        "event": {"type": "string", "description": "Never sent: parsers default it."},
+        "retry": {"type": "integer", "description": "3000, on the first frame only."},
+    },
+}
+
+
 def sse_response(description: str) -> OpenApiResponse:
     """A 200 whose body is the SSE stream described above."""
-    return OpenApiResponse(OpenApiTypes.STR, description=f"{description}\n\n{SSE_DESCRIPTION}")
+    return OpenApiResponse(SSE_EVENT_SCHEMA,
+                           description=f"{description}\n\n{SSE_DESCRIPTION}")
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):

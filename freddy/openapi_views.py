@@ -8,13 +8,14 @@ from django.urls import path
 from drf_spectacular.generators import EndpointEnumerator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from drf_spectacular.utils import inline_serializer
+from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.views import APIView
 
 from freddy.openapi import SSE_DESCRIPTION, SSE_MEDIA_TYPE, error_responses, sse_response
 from freddy.pagination import ListParamsSerializer
 from streaming.serializers import ModelOptionsSerializer, ResponseCreateSerializer
+from threads.models import Message
 from threads.serializers import MessageOutputSerializer, ThreadCreateSerializer
 from threads.serializers import ThreadFilterSerializer, ThreadOutputSerializer
 
@@ -54,18 +55,49 @@ Health = inline_serializer("Health", fields={
     "channel_layer": serializers.CharField(help_text='"ok" or "unavailable".')})
 
 
+# Text with at least one non-blank character: blank inputs are a 422.
+NON_BLANK_TEXT = {"type": "string", "pattern": "\\S"}
+
+
+@extend_schema_field({"oneOf": [NON_BLANK_TEXT, {"type": "array", "minItems": 1, "items": {
+    "type": "object", "required": ["type", "text"], "properties": {
+        "type": {"type": "string", "enum": ["text"]}, "text": NON_BLANK_TEXT}}}]})
+class InputContentField(serializers.JSONField):
+    """`content`: a string or a list of text parts."""
+
+
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "object", "properties": {
+    "id": {"type": "string", "nullable": True}, "metadata": {"type": "object"}}}],
+    "nullable": True})
+class ThreadRefField(serializers.JSONField):
+    """The older `thread`: an id, or {"id", "metadata"}."""
+
+
+class InputBody(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Message.Role.choices, default="user")
+    content = InputContentField(help_text="The text, or a list of text parts.")
+    texts = serializers.ListField(child=inline_serializer("TextOnly", fields={
+        "text": serializers.CharField()}), required=False,
+        help_text="Older form of the text, used when `content` is absent.")
+
+
 class ResponseCreateBody(ResponseCreateSerializer):
     """Body of `POST /v1/model/response`; `thread` and `texts` are the older forms."""
 
+    inputs = InputBody(many=True, allow_empty=False)
+    thread = ThreadRefField(required=False, allow_null=True)
+    model = serializers.CharField(default="echo", help_text=(
+        '"echo" (built in) or a model of the configured upstream provider.'))
     model_options = ModelOptionsSerializer(required=False, help_text=(
         "Options of the model; unknown keys pass through to upstream providers."))
 
 
 THREAD_ID = OpenApiParameter("thread_id", OpenApiTypes.STR, OpenApiParameter.PATH)
 LAST_EVENT_ID = OpenApiParameter(
-    "last_event_id", int, description="Replay the stored events after this sequence id "
+    "last_event_id", {"type": "integer", "minimum": 0}, description="Replay the stored events after this sequence id "
     "(else the Last-Event-ID header; omitted: from the first event). Integer >= 0.")
-LAST_EVENT_ID_HEADER = OpenApiParameter("Last-Event-ID", int, OpenApiParameter.HEADER,
+LAST_EVENT_ID_HEADER = OpenApiParameter("Last-Event-ID", {"type": "integer", "minimum": 0},
+                                        OpenApiParameter.HEADER,
                                         description="Used when last_event_id is absent.")
 
 

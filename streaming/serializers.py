@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from freddy.fields import MetadataField, StrictCharField
+from freddy.fields import NUL_NOT_ALLOWED, MetadataField, StrictCharField, json_has_nul
 from streaming.providers import ECHO_MODEL, model_is_known
 from threads.models import Message
 
@@ -27,6 +27,8 @@ class InputSerializer(serializers.Serializer):
         text = "".join(parts)
         if not text.strip():
             raise serializers.ValidationError({"content": EMPTY_INPUT})
+        if "\x00" in text:
+            raise serializers.ValidationError({"content": NUL_NOT_ALLOWED})
         return {"role": attrs["role"], "content": text}
 
 
@@ -51,6 +53,8 @@ class ResponseCreateSerializer(serializers.Serializer):
 
     def validate_model_options(self, options: dict) -> dict:
         # Known options are checked; others pass through to upstream providers.
+        if json_has_nul(options):
+            raise serializers.ValidationError(NUL_NOT_ALLOWED)
         known = ModelOptionsSerializer(data=options)
         known.is_valid(raise_exception=True)
         return {**options, **known.validated_data}

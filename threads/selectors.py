@@ -34,7 +34,8 @@ def threads_annotated() -> QuerySet[Thread]:
 def thread_get(*, thread_id: str, organization_id: str, annotated: bool = True) -> Thread:
     """The thread, or ThreadNotFound / Forbidden."""
     queryset = threads_annotated() if annotated else Thread.objects.all()
-    thread = queryset.filter(pk=thread_id).first()
+    # No id holds a NUL, and PostgreSQL refuses one even in a query parameter.
+    thread = None if "\x00" in thread_id else queryset.filter(pk=thread_id).first()
     if thread is None:
         raise ThreadNotFound(f"No thread with id '{thread_id}' exists.")
     if thread.organization_id != organization_id:
