@@ -19,9 +19,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-sync"]
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API lives it keeps an asyncio loop
+# running in the main thread, so asyncio tests that run after it fail ("cannot be called
+# from a running event loop"), and a second module importing this fixture could not start
+# its own Playwright. Closed at the end of each module, it leaves the loop free.
+@pytest.fixture(scope="module")
 def browser() -> Iterator:
-    """One headless Chromium for the session."""
+    """One headless Chromium per test module."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM_PATH).exists():

@@ -10,9 +10,9 @@ from playwright.sync_api import expect
 from tests.browser import SCREENSHOT_DIR, browser  # noqa: F401
 from tests.sse import events_of, read_stream
 
-TEXT = " ".join(f"token{n}" for n in range(1, 81))
-# 80 tokens 50 ms apart: about 4 s of answer, time for two drops and a reload mid-way.
-TOKEN_DELAY_MS = 50
+TEXT = " ".join(f"token{n}" for n in range(1, 101))
+# 100 tokens 60 ms apart: 6 s of answer, time for two drops and a reload mid-way.
+TOKEN_DELAY_MS = 60
 ANSWER_LENGTH_JS = ("() => document.querySelector('#messages .msg-assistant .content')"
                     "?.textContent.length ?? 0")
 # Generous: the machine running the suite may be busy with other work.
