@@ -22,6 +22,16 @@ run: install
 	echo "Try it:"; \
 	echo "  curl -N http://$(HOST):$(PORT)/v1/model/response -H 'X-API-Key: $$KEY' -H 'Content-Type: application/json' -d '{\"model\": \"echo\", \"stream\": true, \"inputs\": [{\"role\": \"user\", \"content\": \"Hello from Freddy\"}]}'"; \
 	echo
+	@# A demo admin with a fresh random password on first run; later runs keep it.
+	@PW=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(12))'); \
+	if DJANGO_SUPERUSER_PASSWORD=$$PW $(PY) manage.py createsuperuser --noinput \
+	     --username admin --email admin@example.com >/dev/null 2>&1; then \
+	  echo "Admin: http://$(HOST):$(PORT)/admin/  user admin, password $$PW (shown once)"; \
+	else \
+	  echo "Admin: http://$(HOST):$(PORT)/admin/  (another admin: $(PY) manage.py createsuperuser)"; \
+	fi; \
+	echo "API docs: http://$(HOST):$(PORT)/docs/  OpenAPI 3 schema: http://$(HOST):$(PORT)/v1/openapi.json"; \
+	echo
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) freddy.asgi:application
 
 # Browser tests drive Debian's Chromium; no browser is downloaded.
