@@ -5,6 +5,7 @@ import time
 
 import httpx
 
+from tests.server import LiveServer
 from tests.sse import Frame, events_of, iter_frames
 
 ENVELOPE_ERROR_KEYS = {"code", "message", "system_message", "type", "status", "details",
@@ -19,6 +20,23 @@ ERROR_TYPES = {
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 # Bounds every wait on a run in these tests; a run that needs longer is a failure.
 RUN_WAIT_SECONDS = 30
+# The organizations of these tests that need their own key, made in one process: each
+# `manage.py` start costs seconds on a loaded machine.
+OWN_ORGANIZATIONS = ("org_revoked", "org_validation", "org_threads_api")
+_keys: dict[tuple[str, str], str] = {}
+
+
+def own_key(server: LiveServer, organization: str) -> str:
+    """A key of one of OWN_ORGANIZATIONS on this server (all made on first use)."""
+    if (server.url, organization) not in _keys:
+        script = ("from threads.services import api_key_create\n"
+                  f"for org in {OWN_ORGANIZATIONS!r}:\n"
+                  "    print('KEY', org, api_key_create(organization_id=org)[1])")
+        for line in server.manage("shell", "-c", script).splitlines():
+            if line.startswith("KEY "):
+                _, org, key = line.split()
+                _keys[(server.url, org)] = key
+    return _keys[(server.url, organization)]
 
 
 def echo_body(text: str, *, stream: bool = True, thread_id: str | None = None,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.e2e.helpers import assert_envelope, echo_body, messages, start_run
+from tests.e2e.helpers import assert_envelope, echo_body, messages, own_key, start_run
 from tests.e2e.helpers import wait_until_inactive
 
 UNKNOWN_THREAD = "thrd_00000000000000000000000000000000"
@@ -62,7 +62,7 @@ def test_bearer_and_x_api_key_both_authenticate(server, api_key, owned_thread):
 
 
 def test_a_revoked_key_gets_401_with_both_header_styles(server):
-    key = server.create_key("org_revoked")
+    key = own_key(server, "org_revoked")
     with server.client() as http:
         for headers in ({"X-API-Key": key}, {"Authorization": f"Bearer {key}"}):
             assert http.get("/v1/threads", headers=headers).status_code == 200

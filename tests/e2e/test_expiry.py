@@ -45,22 +45,22 @@ def _assert_synthesized(frames, original: list[dict]) -> dict:
     return body
 
 
-def test_expired_and_purged_buffer_gives_one_synthesized_completed_frame(expiring):
+def test_expired_buffers_give_one_synthesized_terminal_frame_before_and_after_purge(
+        expiring):
     server, http, _ = expiring
     events = _finished_run(http)
     thread_id = events[0]["thread_id"]
-    # Expired but not yet purged: the same answer.
+    cancelled_thread, _ = start_run(http, "a b c d e f g h i j", token_delay_ms=200)
+    assert http.post(f"/v1/model/response/{cancelled_thread}/cancel").status_code == 200
+    # Expired but not yet purged: already the synthesized answer.
     body = _assert_synthesized(reconnect(http, thread_id), events)
     assert body["event"] == "response.completed"
     assert body["response"] == [{"type": "text", "text": TEXT}]
+    cancelled = events_of(reconnect(http, cancelled_thread))
+    assert len(cancelled) == 1 and cancelled[0]["synthesized"] is True
 
-    dry = server.manage("purge_stream_buffers", "--dry-run")
-    assert "Would remove" in dry
-    assert _assert_synthesized(reconnect(http, thread_id, last_event_id=2), events)
     removed = PURGED.search(server.manage("purge_stream_buffers"))
-    assert removed and int(removed.group(1)) >= len(events) and int(removed.group(2)) >= 1
-    again = PURGED.search(server.manage("purge_stream_buffers"))
-    assert again.groups() == ("0", "0")
+    assert removed and int(removed.group(1)) >= len(events) and int(removed.group(2)) >= 2
 
     for params in ({}, {"last_event_id": 0}, {"last_event_id": 3}):
         _assert_synthesized(reconnect(http, thread_id, **params), events)
@@ -70,19 +70,14 @@ def test_expired_and_purged_buffer_gives_one_synthesized_completed_frame(expirin
     # The threads, messages and runs stay.
     assert messages(http, thread_id)["data"][-1]["content"] == TEXT
 
-
-def test_an_expired_cancelled_run_synthesizes_its_cancelled_frame(expiring):
-    server, http, _ = expiring
-    thread_id, _ = start_run(http, "a b c d e f g h i j", token_delay_ms=200)
-    assert http.post(f"/v1/model/response/{thread_id}/cancel").status_code == 200
-    server.manage("purge_stream_buffers")
-    frames = reconnect(http, thread_id)
-    assert [f.retry for f in frames] == [3000, None, None]
+    frames = reconnect(http, cancelled_thread)
+    assert [f.retry for f in frames] == [3000, None, None] and frames[-1].is_done
     body = frames[1].json
     assert body["event"] == "response.cancelled" and body["status"] == "cancelled"
     assert body["synthesized"] is True and body["source"] == "replay"
-    content = messages(http, thread_id)["data"][-1]["content"]
-    assert body["partial_content_length"] == len(content)
+    assert body == {**cancelled[0], "created_at": body["created_at"]}
+    content = messages(http, cancelled_thread)["data"][-1]["content"]
+    assert content and body["partial_content_length"] == len(content)
     assert frames[1].id == body["sequence_number"] >= 2
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from tests.e2e.helpers import assert_envelope, echo_body, messages, start_run, thread
-from tests.e2e.helpers import wait_until_inactive
+from tests.e2e.helpers import own_key, wait_until_inactive
 
 THREAD_KEYS = {"id", "object", "created_at", "updated_at", "last_message_at", "metadata",
                "organization_id", "title", "status", "message_count", "last_model_used"}
@@ -15,7 +15,7 @@ LIST_KEYS = {"object", "data", "first_id", "last_id", "has_more", "limit"}
 @pytest.fixture(scope="module")
 def own(server):
     """A client of an organization used only by this module."""
-    with server.client(server.create_key("org_threads_api")) as http:
+    with server.client(own_key(server, "org_threads_api")) as http:
         yield http
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from tests.e2e.helpers import assert_complete_sequence, assert_envelope, echo_body, messages
-from tests.e2e.helpers import reconnect, start_run, thread, wait_until_inactive
+from tests.e2e.helpers import own_key, reconnect, start_run, thread, wait_until_inactive
 from tests.sse import events_of, read_stream
 
 USER = [{"role": "user", "content": "hello there"}]
@@ -48,7 +48,7 @@ INVALID_JSON_BODIES = [b"{bad", b'{"inputs": [}', b"\xff\xfe", b"{'single': 'quo
 @pytest.fixture(scope="module")
 def fresh(server):
     """A client of an organization used only here, so its threads can be counted."""
-    with server.client(server.create_key("org_validation")) as http:
+    with server.client(own_key(server, "org_validation")) as http:
         yield http
 
 
