@@ -11,6 +11,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connections
 
+from freddy.errors import ServiceUnavailable
 from streaming.inbox import RunInbox
 from streaming.providers import ModelRequest, ProviderError, provider_for
 from streaming.services import run_append_deltas, run_complete, run_fail, run_heartbeat
@@ -27,13 +28,24 @@ MAX_DELTAS_PER_APPEND = 256
 _in_process_runs: set[asyncio.Task] = set()
 
 
+RUN_DISPATCH_FAILED_MESSAGE = "The response could not be queued: the channel layer is down."
+
+
 async def run_dispatch(response_id: str) -> None:
     """Hand a queued run to the configured executor."""
-    if settings.FREDDY_RUN_EXECUTOR == "worker":
+    if settings.FREDDY_RUN_EXECUTOR != "worker":
+        run_spawn(response_id)
+        return
+    try:
         await get_channel_layer().send(
             RUNS_CHANNEL, {"type": RUN_EXECUTE_MESSAGE, "response_id": response_id})
-    else:
-        run_spawn(response_id)
+    except Exception as exc:
+        # No worker will ever see this run: end it now rather than leave the thread
+        # busy until the stale sweep.
+        logger.warning("Could not queue run %s: %s", response_id, exc)
+        await sync_to_async(run_fail)(response_id=response_id, code="executor_unavailable",
+                                      message=RUN_DISPATCH_FAILED_MESSAGE)
+        raise ServiceUnavailable(RUN_DISPATCH_FAILED_MESSAGE) from exc
 
 
 def run_spawn(response_id: str) -> asyncio.Task:

@@ -43,16 +43,19 @@ class Cluster:
         self.redis.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def scale_database(tmp_path_factory) -> Iterator[dict[str, str]]:
-    """A fresh PostgreSQL database for the module, dropped afterwards."""
+    """A fresh PostgreSQL database for these tests, dropped afterwards.
+
+    One for the session: migrating costs seconds, and each test works on its own threads.
+    """
     require_scale_services()
     env = fresh_database_env(tmp_path_factory.mktemp("scale"), database_url=postgres_url())
     yield env
     drop_database(env)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def scale_key(scale_database) -> str:
     server = LiveServer(env=scale_database, log_path=Path("/dev/null"))
     return server.create_key("org_scale")

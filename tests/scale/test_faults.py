@@ -105,3 +105,26 @@ async def test_redis_stopped_and_started_mid_run_loses_no_event_and_health_repor
         events = assert_complete_stream(frames)
         assert events[-1]["event"] == "response.completed"
         assert text_of(events) == text
+
+
+async def test_create_while_redis_is_down_is_503_and_leaves_the_thread_free(
+        cluster_factory, scale_key):
+    cluster = cluster_factory(servers=1, workers=0)
+    server = cluster.servers[0]
+    async with server.async_client(scale_key) as http:
+        thread_id = (await http.post("/v1/threads", json={})).json()["id"]
+        cluster.redis.stop()
+        refused = await http.post(CREATE_PATH, json=echo_body(
+            "lost", token_delay_ms=0, thread_id=thread_id))
+        messages = (await http.get(f"/v1/threads/{thread_id}/messages")).json()
+        cluster.redis.start()
+        again = []
+        await read_frames(http, "POST", CREATE_PATH, into=again, stop_after=0,
+                          json=echo_body("kept", token_delay_ms=0, thread_id=thread_id))
+
+    assert refused.status_code == 503
+    assert refused.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assistant = messages["data"][-1]
+    assert assistant["status"] == "failed" and messages["active_run"] is None
+    assert assistant["metadata"]["error"]["code"] == "executor_unavailable"
+    assert again and again[0].retry == 3000  # accepted: the thread was not left busy
