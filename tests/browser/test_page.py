@@ -95,3 +95,24 @@ def test_a_fresh_tab_picking_a_streaming_thread_replays_and_follows_it(
     expect_finished_with_exact_text(page)
     assert int(page.locator("#replayed").text_content()) >= 1
     page.screenshot(path=SCREENSHOT_DIR / "page-fresh-tab-follows-run.png", full_page=True)
+
+
+def test_a_reload_after_the_run_ended_finishes_the_answer_from_the_saved_cursor(
+        page, server, api_key, client):
+    frames = read_stream(client, "POST", "/v1/model/response", json={
+        "model": "echo", "stream": True, "model_options": {"token_delay_ms": 1},
+        "inputs": [{"role": "user", "content": TEXT}]})
+    events = events_of(frames)
+    thread_id, response_id = events[0]["thread_id"], events[0]["response_id"]
+    # What the tab had saved when the reload began: the first 10 tokens (events 2 to 11).
+    saved = {"threadId": thread_id, "responseId": response_id, "lastEventId": 11,
+             "text": "".join(e["delta"] for e in events[1:11])}
+    use_key(page, server, api_key)
+    page.evaluate("""([thread, run]) => {
+        sessionStorage.setItem('freddy.threadId', JSON.stringify(thread));
+        sessionStorage.setItem('freddy.run', JSON.stringify(run));
+    }""", [thread_id, saved])
+    page.reload()
+    expect(page.locator("#log")).to_contain_text(f"resuming {response_id} from event 11")
+    expect_finished_with_exact_text(page)
+    assert page.locator("#replayed").text_content() == str(len(events) - 11)

@@ -136,11 +136,14 @@ async function openThread(threadId) {
   $("thread-status").textContent = `${thread.status} · ${thread.message_count} messages`;
   const page = await api(`/v1/threads/${threadId}/messages?order=desc&limit=${MESSAGES_SHOWN}`);
   const elements = page.data.reverse().map(renderMessage);
-  const active = page.active_run;
+  const saved = session.get(RUN);
+  // A run this tab was showing that ended during the reload: finish it from the stream.
+  const active = page.active_run || (saved?.threadId === threadId
+    && elements.some((e) => e.dataset.responseId === saved.responseId)
+    && { response_id: saved.responseId, last_event_id: "its end" });
   if (!active) { setState("idle"); return; }
   const element = elements.find((e) => e.dataset.responseId === active.response_id)
     || renderMessage({ role: "assistant", content: "", status: "in_progress", response_id: active.response_id });
-  const saved = session.get(RUN);
   if (saved && saved.threadId === threadId && saved.responseId === active.response_id) {
     log(`resuming ${active.response_id} from event ${saved.lastEventId} (server at ${active.last_event_id})`);
     element.querySelector(".content").textContent = saved.text;
