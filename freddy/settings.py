@@ -1,6 +1,7 @@
 """Settings: the only module that reads the environment."""
 
 import os
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -131,6 +132,8 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 # Straight from the apps' static folders: no collectstatic step before `make run`.
 WHITENOISE_USE_FINDERS = True
+# Until `collectstatic` fills STATIC_ROOT, WhiteNoise would warn about it at every start.
+warnings.filterwarnings("ignore", message=r"No directory at: .*staticfiles")
 USE_TZ = True
 TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en-us"
