@@ -14,13 +14,13 @@ PURGED = re.compile(r"Removed (\d+) events of (\d+) runs\.")
 
 
 @pytest.fixture(scope="module")
-def expiring(server_factory):
+def expiring(server_factory, server, api_key):
     """A server whose buffers expire as soon as a run ends, and one on the defaults
-    (heartbeat 15 s, TTL one hour) sharing its database."""
-    expiring = server_factory({"FREDDY_STREAM_BUFFER_TTL_SECONDS": "0"})
-    default = server_factory({"FREDDY_STREAM_BUFFER_TTL_SECONDS": "3600"}, share_with=expiring)
-    key = expiring.create_key("org_expiry")
-    with expiring.client(key) as fast, default.client(key) as slow:
+    (heartbeat 15 s, TTL one hour), both on the shared server's database: no migrate."""
+    expiring = server_factory({"FREDDY_STREAM_BUFFER_TTL_SECONDS": "0"}, share_with=server)
+    default = server_factory({"FREDDY_STREAM_BUFFER_TTL_SECONDS": "3600",
+                              "FREDDY_SSE_HEARTBEAT_SECONDS": "15"}, share_with=server)
+    with expiring.client(api_key) as fast, default.client(api_key) as slow:
         yield expiring, fast, slow
 
 

@@ -127,3 +127,31 @@ def test_active_run_last_event_id_equals_the_last_stored_event_at_that_moment(cl
         # The assistant message listed with it holds at least the text up to `last`.
         text = "".join(events[i]["delta"] for i in range(2, last + 1))
         assert seen["data"][-1]["content"].startswith(text)
+
+
+def test_a_reader_that_disconnects_leaves_the_runs_group(server, client):
+    if not server.env.get("REDIS_URL"):
+        pytest.skip("only Redis shows a group's members to another process")
+    import redis
+
+    layer = redis.Redis.from_url(server.env["REDIS_URL"])
+    thread_id, response_id = start_run(client, TEXT, token_delay_ms=400)
+    members = f"asgi:group:run.{response_id}"
+    assert _eventually(lambda: layer.zcard(members) == 1)  # the executor alone
+    with client.stream("GET", f"/v1/model/response/{thread_id}/stream") as reply:
+        for frame in iter_frames(reply.iter_lines()):
+            if frame.json:
+                break
+        assert layer.zcard(members) == 2
+    assert _eventually(lambda: layer.zcard(members) == 1)
+    client.post(f"/v1/model/response/{thread_id}/cancel")
+    assert _eventually(lambda: layer.zcard(members) == 0)
+
+
+def _eventually(check, seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
