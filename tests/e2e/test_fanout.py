@@ -67,3 +67,25 @@ async def test_several_runs_writing_at_once_all_complete_without_lock_errors(
             assert listed["data"][-1]["status"] == "completed"
     assert len({events_of(f)[0]["thread_id"] for f in results}) == RUNS
     assert b"database is locked" not in server.log_path.read_bytes()
+
+
+async def test_simultaneous_creates_on_one_thread_start_exactly_one_run(server, api_key):
+    async with server.async_client(api_key) as http:
+        first = await _read(http, "POST", "/v1/model/response",
+                            json=echo_body("first turn", token_delay_ms=0))
+        thread_id = events_of(first)[0]["thread_id"]
+
+        async def create(index: int) -> tuple[int, bytes]:
+            # A second of output: every other create arrives while it runs.
+            body = echo_body(f"attempt {index} " + WORDS[:40], thread_id=thread_id,
+                             token_delay_ms=100)
+            async with http.stream("POST", "/v1/model/response", json=body) as reply:
+                return reply.status_code, await reply.aread()
+
+        results = await asyncio.wait_for(
+            asyncio.gather(*[create(i) for i in range(8)]), timeout=60)
+        statuses = sorted(status for status, _ in results)
+        assert statuses == [200] + [409] * 7, statuses
+        assert all(b'"CONFLICT"' in raw for status, raw in results if status == 409)
+        listed = (await http.get(f"/v1/threads/{thread_id}/messages")).json()
+        assert len(listed["data"]) == 4 and listed["active_run"] is None
