@@ -8,8 +8,9 @@ from tests.e2e.helpers import assert_complete_sequence, assert_envelope, message
 from tests.e2e.helpers import start_run, thread, wait_until_inactive
 from tests.sse import events_of, iter_frames, read_stream
 
-# Tolerance for comparing event times with the test's clock (same machine).
-CLOCK_SLACK_SECONDS = 0.05
+# Tolerance for comparing event times with the test's clock (same machine), which
+# covers the time from creating an event to committing it on a loaded machine.
+CLOCK_SLACK_SECONDS = 0.15
 TEXT = "one two three four five six seven eight nine ten"
 
 
@@ -106,9 +107,9 @@ def test_idle_stream_sends_keep_alive_comments_between_slow_events(client):
 
 
 def test_active_run_last_event_id_equals_the_last_stored_event_at_that_moment(client):
-    # Tokens 250 ms apart: an endpoint one event behind (or ahead) shows up in the
+    # Tokens 400 ms apart: an endpoint one event behind (or ahead) shows up in the
     # `created_at` of the events around the id it reported, far beyond clock jitter.
-    thread_id, response_id = start_run(client, "a b c d e f g h i j k l", token_delay_ms=250)
+    thread_id, response_id = start_run(client, "a b c d e f g h i", token_delay_ms=400)
     samples = []
     while (len(samples) < 8 and (before := time.time())
            and (seen := messages(client, thread_id)) and seen["active_run"]):
