@@ -30,7 +30,7 @@ def timeline_detail(event_type: str, payload: str) -> str:
 @admin.register(Response)
 class ResponseAdmin(admin.ModelAdmin):
     list_display = ["id", "thread", "status", "model", "started_at", "ended_at", "duration",
-                    "event_count", "last_sequence_number", "buffer_expires_at"]
+                    "event_count", "last_event_id", "buffer_expires_at"]
     list_filter = ["status", "model"]
     search_fields = ["id", "thread__id"]
     list_select_related = ["thread"]
@@ -63,6 +63,10 @@ class ResponseAdmin(admin.ModelAdmin):
     @admin.display(description="events stored", ordering="event_count")
     def event_count(self, run: Response) -> int:
         return run.event_count
+
+    @admin.display(description="last event id", ordering="last_sequence_number")
+    def last_event_id(self, run: Response) -> int:
+        return run.last_sequence_number
 
     @admin.display(description="buffer expires at")
     def buffer_expires_at(self, run: Response) -> str:
