@@ -1,5 +1,7 @@
 """Reading SSE streams that may be cut off: by a client that drops, or a killed server."""
 
+import asyncio
+
 import httpx
 
 from tests.sse import Frame, events_of, parse_frames
@@ -32,6 +34,20 @@ async def read_frames(client: httpx.AsyncClient, method: str, url: str, *,
     except (httpx.RemoteProtocolError, httpx.ReadError, httpx.ConnectError):
         return False
     return True
+
+
+# Long enough for a loaded 2-core box to start a run, short enough to fail a stuck test.
+EVENTS_WAIT_SECONDS = 30
+
+
+async def wait_for_events(frames: list[Frame], count: int) -> None:
+    """Wait until a reader has received `count` events; fail after a bounded wait."""
+
+    async def arrived() -> None:
+        while len(events_of(frames)) < count:
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(arrived(), EVENTS_WAIT_SECONDS)
 
 
 def sequence_numbers(frames: list[Frame]) -> list[int]:

@@ -8,16 +8,11 @@ import httpx
 
 from tests.processes import wait_until
 from tests.scale.streams import CREATE_PATH, STREAM_PATH, assert_complete_stream
-from tests.scale.streams import echo_body, read_frames, text_of
+from tests.scale.streams import echo_body, read_frames, text_of, wait_for_events
 from tests.sse import events_of
 
 STALE_SECONDS = 2.0
 READER_HEARTBEAT_SECONDS = 0.5
-
-
-async def _wait_for_events(frames: list, count: int) -> None:
-    while len(events_of(frames)) < count:
-        await asyncio.sleep(0.02)
 
 
 async def test_killed_worker_ends_the_run_as_run_stale_for_every_reader_keeping_its_text(
@@ -31,11 +26,11 @@ async def test_killed_worker_ends_the_run_as_run_stale_for_every_reader_keeping_
     async with a.async_client(scale_key) as on_a, b.async_client(scale_key) as on_b:
         creator = asyncio.create_task(read_frames(
             on_a, "POST", CREATE_PATH, into=streams[0], json=echo_body(text, token_delay_ms=50)))
-        await _wait_for_events(streams[0], 1)
+        await wait_for_events(streams[0], 1)
         thread_id = events_of(streams[0])[0]["thread_id"]
         reader = asyncio.create_task(read_frames(
             on_b, "GET", STREAM_PATH.format(thread_id=thread_id), into=streams[1]))
-        await _wait_for_events(streams[1], 10)
+        await wait_for_events(streams[1], 10)
         cluster.workers[0].stop(signal.SIGKILL)
         killed_at = time.monotonic()
         finished = await asyncio.wait_for(asyncio.gather(creator, reader), 30)
@@ -74,12 +69,12 @@ async def test_redis_stopped_and_started_mid_run_loses_no_event_and_health_repor
     async with a.async_client(scale_key) as on_a, b.async_client(scale_key) as on_b:
         creator = asyncio.create_task(read_frames(
             on_a, "POST", CREATE_PATH, into=streams[0], json=echo_body(text, token_delay_ms=40)))
-        await _wait_for_events(streams[0], 1)
+        await wait_for_events(streams[0], 1)
         thread_id = events_of(streams[0])[0]["thread_id"]
         group = f"run.{events_of(streams[0])[0]['response_id']}"
         reader = asyncio.create_task(read_frames(
             on_b, "GET", STREAM_PATH.format(thread_id=thread_id), into=streams[1]))
-        await _wait_for_events(streams[1], 10)
+        await wait_for_events(streams[1], 10)
 
         cluster.redis.stop()
         counts_at_stop = [len(events_of(f)) for f in streams]

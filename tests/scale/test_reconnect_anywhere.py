@@ -5,7 +5,7 @@ import random
 import signal
 
 from tests.scale.streams import CREATE_PATH, STREAM_PATH, assert_complete_stream
-from tests.scale.streams import echo_body, last_id, read_frames, text_of
+from tests.scale.streams import echo_body, last_id, read_frames, text_of, wait_for_events
 from tests.sse import events_of
 
 WORDS = " ".join(f"word{i}" for i in range(40))
@@ -41,14 +41,12 @@ async def test_three_clients_of_a_killed_server_resume_on_another_with_their_las
     async with a.async_client(scale_key) as on_a, b.async_client(scale_key) as on_b:
         creator = asyncio.create_task(read_frames(
             on_a, "POST", CREATE_PATH, into=streams[0], json=echo_body(text, token_delay_ms=30)))
-        while not events_of(streams[0]):
-            await asyncio.sleep(0.05)
+        await wait_for_events(streams[0], 1)
         path = STREAM_PATH.format(thread_id=events_of(streams[0])[0]["thread_id"])
         readers = [asyncio.create_task(read_frames(on_a, "GET", path, into=frames))
                    for frames in streams[1:]]
         for frames, count in zip(streams, (10, 15, 20)):
-            while len(events_of(frames)) < count:
-                await asyncio.sleep(0.02)
+            await wait_for_events(frames, count)
         a.stop(signal.SIGKILL)
         finished = await asyncio.wait_for(asyncio.gather(creator, *readers), 30)
         assert finished == [False, False, False], "a stream outlived its server"
@@ -77,8 +75,7 @@ async def test_fifty_reconnects_at_random_ids_split_over_two_servers_get_exact_r
     async with a.async_client(scale_key) as on_a, b.async_client(scale_key) as on_b:
         creator = asyncio.create_task(read_frames(
             on_a, "POST", CREATE_PATH, into=created, json=echo_body(text, token_delay_ms=1)))
-        while not events_of(created):
-            await asyncio.sleep(0.01)
+        await wait_for_events(created, 1)
         path = STREAM_PATH.format(thread_id=events_of(created)[0]["thread_id"])
 
         async def reconnect(client) -> tuple[int, list]:

@@ -4,6 +4,6 @@ from streaming.consumers import ResilientWorker
 
 
 class Command(runworker.Command):
-    help = "Execute runs sent to the given channels (e.g. freddy-runs); survives Redis outages."
+    help = "Execute runs sent to the given channels; survives Redis outages."
 
     worker_class = ResilientWorker
