@@ -77,8 +77,7 @@ def _thread_for_new_run(organization_id: str, thread_id: str | None,
 
 def _run_locked(response_id: str) -> Response | None:
     """The run row, locked until the transaction ends (SQLite: the write lock)."""
-    return (Response.objects.select_for_update(of=("self",))
-            .select_related("assistant_message").filter(pk=response_id).first())
+    return Response.objects.select_for_update().filter(pk=response_id).first()
 
 
 def _events_append(run: Response, specs: list[tuple[str, dict]]) -> list[StoredEvent]:
@@ -142,7 +141,9 @@ def run_heartbeat(*, response_id: str) -> bool:
 
 def _run_end(run: Response, status: str, *, error: dict | None = None,
              stop_reason: str | None = None) -> None:
-    message = run.assistant_message
+    # Read only now that the run is locked: a message row joined to the locking query
+    # comes, on PostgreSQL, from before the lock wait, without the last deltas' text.
+    message = Message.objects.get(pk=run.assistant_message_id)
     message.status = status
     if status == Response.Status.CANCELLED:
         message.metadata = {**message.metadata, "cancelled": True}

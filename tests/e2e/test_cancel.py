@@ -1,6 +1,7 @@
 """Cancelling a run mid-stream, and deleting a thread under a live run (test 8)."""
 
 import threading
+import time
 
 from tests.e2e.helpers import assert_complete_sequence, assert_envelope, echo_body, messages
 from tests.e2e.helpers import reconnect, start_run, thread, wait_until_inactive
@@ -125,3 +126,18 @@ def test_deleting_a_thread_under_a_live_run_cancels_it_and_the_server_keeps_serv
     with open(server.log_path, "rb") as log:
         log.seek(log_start)
         assert b"Traceback" not in log.read()
+
+
+def test_cancelling_a_fast_run_reports_exactly_the_partial_text_it_saved(client):
+    # Deltas are stored back to back, so the cancel waits for the run's lock while
+    # one more batch commits: the terminal event must count that batch too.
+    for attempt in range(3):
+        thread_id, _ = start_run(client, "alpha beta", token_delay_ms=0, repeat=20000)
+        time.sleep(0.2 + 0.1 * attempt)
+        assert client.post(f"/v1/model/response/{thread_id}/cancel").json()[
+            "status"] == "cancelled"
+        events = assert_complete_sequence(reconnect(client, thread_id))
+        text = "".join(e["delta"] for e in events[1:-1])
+        assert events[-1]["event"] == "response.cancelled"
+        assert events[-1]["partial_content_length"] == len(text)
+        assert messages(client, thread_id)["data"][-1]["content"] == text
