@@ -106,6 +106,8 @@ def test_thread_status_filter_uses_the_derived_status(admin_client):
 
 @pytest.mark.django_db
 def test_adding_an_api_key_shows_the_raw_key_once_and_stores_only_its_hash(admin_client):
+    form = admin_client.get(reverse("admin:threads_apikey_add")).content.decode()
+    assert 'name="organization_id"' in form and "key_hash" not in form
     added = admin_client.post(reverse("admin:threads_apikey_add"),
                               {"organization_id": "org_new", "name": "ops"}, follow=True)
 
@@ -116,7 +118,9 @@ def test_adding_an_api_key_shows_the_raw_key_once_and_stores_only_its_hash(admin
     key = ApiKey.objects.get(organization_id="org_new")
     assert raw_key.startswith(key.prefix) and raw_key not in key.key_hash
     listing = admin_client.get(reverse("admin:threads_apikey_changelist")).content.decode()
-    assert key.prefix in listing and raw_key not in listing
+    assert key.prefix in listing and raw_key not in listing and key.key_hash not in listing
+    page = admin_client.get(reverse("admin:threads_apikey_change", args=[key.pk]))
+    assert key.prefix in page.content.decode() and key.key_hash not in page.content.decode()
 
 
 @pytest.mark.django_db
