@@ -19,6 +19,8 @@ from bench.w_storm import freddy_idle_memory, freddy_storm, peer_idle_memory
 logger = logging.getLogger("bench")
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
+# Server and worker logs of the last run, kept for a look after a failure.
+LOGS = RESULTS.parent / "logs"
 WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "MEM")
 FREDDY_HEALTH, PEER_HEALTH = "/v1/health", "/produce"  # the peer: any answer will do
 
@@ -26,8 +28,8 @@ FREDDY_HEALTH, PEER_HEALTH = "/v1/health", "/produce"  # the peer: any answer wi
 class Bench:
     """Starts and stops every process and database the workloads need."""
 
-    def __init__(self, tmp_dir: Path) -> None:
-        self.tmp_dir = tmp_dir
+    def __init__(self, tmp_dir: Path, log_dir: Path) -> None:
+        self.tmp_dir, self.log_dir = tmp_dir, log_dir
         self.results: dict[str, dict] = {}
 
     def serve(self, app, kind: str, **env: str):
@@ -55,7 +57,7 @@ class _Served:
     def __enter__(self) -> "_Served":
         self.database = Database.create(self.kind, self.bench.tmp_dir, self.app[0])
         health = FREDDY_HEALTH if self.app == FREDDY_APP else PEER_HEALTH
-        self.server = self.start(Process.daphne(self.app, self.database, self.bench.tmp_dir,
+        self.server = self.start(Process.daphne(self.app, self.database, self.bench.log_dir,
                                                 **self.env), health)
         self.key = api_key_create(self.database) if self.app == FREDDY_APP else ""
         return self
@@ -104,7 +106,7 @@ def run_live(bench: Bench) -> None:
 def run_ingest(bench: Bench) -> None:
     worker_env = {"REDIS_URL": REDIS_URL, "FREDDY_RUN_EXECUTOR": "worker"}
     with bench.serve(FREDDY_APP, "postgres", **worker_env) as ours:
-        ours.start(Process.worker(ours.database, bench.tmp_dir, **worker_env), None)
+        ours.start(Process.worker(ours.database, bench.log_dir, **worker_env), None)
         bench.record("W4.freddy", lambda: asyncio.run(freddy_ingest(ours.server, ours.key)))
 
 
@@ -119,7 +121,10 @@ def main() -> None:
     fd_limit = raise_fd_limit()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="freddy-bench-") as tmp:
-        bench = Bench(Path(tmp))
+        LOGS.mkdir(parents=True, exist_ok=True)
+        for old in LOGS.glob("*.log"):
+            old.unlink()
+        bench = Bench(Path(tmp), LOGS)
         bench.only = set(args.only.upper().split(","))
         if bench.only & {"W1", "W5"}:
             for kind in ("sqlite", "postgres"):
