@@ -9,12 +9,12 @@ import pytest
 from tests.sse import Frame, events_of, iter_frames
 
 RECONNECTS = 50
-# "alpha beta": 2 deltas per repeat, so a run of about 2000 events, produced
+# "alpha beta": 2 deltas per repeat, so a run of about 3000 events, produced
 # in a second or two while the readers connect.
-REPEAT = 1000
+REPEAT = 1500
 TEXT = "alpha beta"
 # Readers start spread over this window so that some replay a lot and some mostly live.
-START_SPREAD_SECONDS = 0.6
+START_SPREAD_SECONDS = 0.4
 
 
 async def _frames(response: httpx.Response) -> list[Frame]:
@@ -61,10 +61,11 @@ def _check_reconnect(result: dict, reference: dict[int, dict]) -> int:
     return len(events) - replay_count
 
 
-@pytest.mark.parametrize("via", ["query", "header"])
+# The header path differs only in parsing the cursor: half the readers suffice.
+@pytest.mark.parametrize("via,readers", [("query", RECONNECTS), ("header", RECONNECTS // 2)])
 async def test_reconnects_racing_a_fast_run_get_exactly_the_ids_after_their_cursor(
-        server, api_key, via):
-    limits = httpx.Limits(max_connections=RECONNECTS + 5)
+        server, api_key, via, readers):
+    limits = httpx.Limits(max_connections=readers + 5)
     async with server.async_client(api_key, limits=limits) as http:
         body = {"model": "echo", "stream": True,
                 "model_options": {"token_delay_ms": 0, "repeat": REPEAT},
@@ -73,10 +74,10 @@ async def test_reconnects_racing_a_fast_run_get_exactly_the_ids_after_their_curs
             lines = created.aiter_lines()
             first = [line async for line in _until_first_event(lines)]
             thread_id = list(iter_frames(first))[-1].json["thread_id"]
-            readers = [asyncio.create_task(_reconnect(http, thread_id, via, seed))
-                       for seed in range(RECONNECTS)]
+            tasks = [asyncio.create_task(_reconnect(http, thread_id, via, seed))
+                     for seed in range(readers)]
             creator = list(iter_frames(first + [line async for line in lines]))
-        results = await asyncio.wait_for(asyncio.gather(*readers), timeout=90)
+        results = await asyncio.wait_for(asyncio.gather(*tasks), timeout=90)
 
     reference = {e["sequence_number"]: e for e in events_of(creator)}
     assert list(reference) == list(range(1, 2 * REPEAT + 3))
@@ -85,8 +86,8 @@ async def test_reconnects_racing_a_fast_run_get_exactly_the_ids_after_their_curs
     live = [_check_reconnect(result, reference) for result in results]
     raced = [r for r in results if r["last_known"] is not None]
     # The test only means something if readers really joined a run in progress.
-    assert len(raced) >= RECONNECTS // 2, len(raced)
-    assert sum(1 for count in live if count) >= 5, live
+    assert len(results) == readers and len(raced) >= readers // 2, len(raced)
+    assert sum(1 for count in live if count) >= 3, live
 
 
 async def _until_first_event(lines):
