@@ -122,7 +122,8 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            # Channels' own in-memory layer, minus its O(listeners) sweep per call.
+            "BACKEND": "streaming.layers.InProcessChannelLayer",
             "CONFIG": {"capacity": FREDDY_CHANNEL_CAPACITY},
         }
     }

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import connections
 
 from freddy.errors import ServiceUnavailable
+from streaming.db import db_call
 from streaming.inbox import RunInbox
 from streaming.providers import ModelRequest, ProviderError, provider_for
 from streaming.services import run_append_deltas, run_complete, run_fail, run_heartbeat
@@ -43,8 +44,8 @@ async def run_dispatch(response_id: str) -> None:
         # No worker will ever see this run: end it now rather than leave the thread
         # busy until the stale sweep.
         logger.warning("Could not queue run %s: %s", response_id, exc)
-        await sync_to_async(run_fail)(response_id=response_id, code="executor_unavailable",
-                                      message=RUN_DISPATCH_FAILED_MESSAGE)
+        await db_call(run_fail, response_id=response_id, code="executor_unavailable",
+                      message=RUN_DISPATCH_FAILED_MESSAGE)
         raise ServiceUnavailable(RUN_DISPATCH_FAILED_MESSAGE) from exc
 
 
@@ -69,7 +70,7 @@ async def run_execute(response_id: str) -> None:
 
 
 async def _produce(response_id: str) -> None:
-    plan = await sync_to_async(run_start)(response_id=response_id)
+    plan = await db_call(run_start, response_id=response_id)
     if plan is None:
         return
     request = ModelRequest(model=plan.model, options=plan.options, history=plan.history)
@@ -85,22 +86,21 @@ async def _produce(response_id: str) -> None:
 async def _stream_into_run(response_id: str, request: ModelRequest) -> None:
     try:
         async for deltas in _coalesced(provider_for(request.model).stream(request)):
-            if not await sync_to_async(run_append_deltas)(response_id=response_id,
-                                                          deltas=deltas):
+            if not await db_call(run_append_deltas, response_id=response_id,
+                                 deltas=deltas):
                 return  # cancelled or failed elsewhere
     except ProviderError as error:
-        await sync_to_async(run_fail)(response_id=response_id, code=error.code,
-                                      message=error.message)
+        await db_call(run_fail, response_id=response_id, code=error.code,
+                      message=error.message)
         return
     except Exception:
         logger.exception("Run %s failed", response_id)
-        await sync_to_async(run_fail)(response_id=response_id, code="internal_error",
-                                      message="The response failed on the server.")
+        await db_call(run_fail, response_id=response_id, code="internal_error",
+                      message="The response failed on the server.")
         return
-    await sync_to_async(run_complete)(response_id=response_id,
-                                      input_tokens=request.input_tokens,
-                                      output_tokens=request.output_tokens,
-                                      stop_reason=request.stop_reason)
+    await db_call(run_complete, response_id=response_id,
+                  input_tokens=request.input_tokens, output_tokens=request.output_tokens,
+                  stop_reason=request.stop_reason)
 
 
 async def _watch_until_ended(response_id: str, inbox: RunInbox) -> None:
@@ -108,7 +108,7 @@ async def _watch_until_ended(response_id: str, inbox: RunInbox) -> None:
     while True:
         events = await inbox.get(timeout=settings.FREDDY_RUN_HEARTBEAT_SECONDS)
         if events is None:
-            if not await sync_to_async(run_heartbeat)(response_id=response_id):
+            if not await db_call(run_heartbeat, response_id=response_id):
                 return
         elif any(event.is_terminal for event in events):
             return

@@ -63,8 +63,12 @@ class RunInbox:
 
     async def get(self, timeout: float) -> list[StoredEvent] | None:
         """The next batch of events, or None after `timeout` seconds of silence."""
+        if not self.queue.empty():
+            return self.queue.get_nowait()
         try:
-            return await asyncio.wait_for(self.queue.get(), timeout)
+            # asyncio.timeout rather than wait_for: no extra task per event and reader.
+            async with asyncio.timeout(timeout):
+                return await self.queue.get()
         except TimeoutError:
             return None
 
