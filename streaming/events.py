@@ -39,7 +39,22 @@ def event_payload(*, event_type: str, sequence_number: int, thread_id: str,
         **fields,
         "created_at": time.time() if created_at is None else created_at,
     }
-    return orjson.dumps(body).decode()
+    return json_text(body)
+
+
+# JSON allows these raw inside strings, but many SSE readers (Python's str.splitlines,
+# httpx's iter_lines) end a line at them and would cut the frame in two.
+_LINE_SEPARATORS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def json_text(body: dict) -> str:
+    """Compact JSON that stays on one SSE line for every reader."""
+    text = orjson.dumps(body).decode()
+    if text.isascii():
+        return text
+    for raw, escaped in _LINE_SEPARATORS.items():
+        text = text.replace(raw, escaped)
+    return text
 
 
 def usage_fields(*, input_tokens: int, output_tokens: int) -> dict[str, int]:

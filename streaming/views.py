@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 from freddy.auth import authenticate_request
 from freddy.errors import InvalidJson, MethodNotAllowed, ValidationFailed
 from streaming import sse
-from streaming.events import StoredEvent
+from streaming.events import StoredEvent, json_text
 from streaming.executor import run_dispatch
 from streaming.inbox import RunInbox
 from streaming.selectors import RunState, events_after, run_for_stream, run_state
@@ -237,7 +237,7 @@ async def _synthesized_terminal(response_id: str) -> tuple[int, dict]:
 
 
 def _synthesized_frame(sequence_number: int, body: dict) -> bytes:
-    return sse.encode_frame(sequence_number, orjson.dumps(body).decode())
+    return sse.encode_frame(sequence_number, json_text(body))
 
 
 async def _run_result(run: RunState) -> dict:
