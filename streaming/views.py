@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 from django.http import JsonResponse, StreamingHttpResponse
 from django.views import View
 from rest_framework.response import Response
@@ -173,6 +173,9 @@ async def event_stream(run: RunState, *, after: int) -> AsyncIterator[bytes]:
                 # now rather than after a heartbeat of silence.
                 yield _synthesized_frame(*await _synthesized_terminal(run.id))
             else:
+                # Mostly idle from here on: an open SQLite connection holds ~170 KB
+                # per stream; the next read (a heartbeat later) reopens one in ~1 ms.
+                await sync_to_async(connections.close_all)()
                 async for frame in live_events(run.id, cursor, inbox):
                     yield frame
     yield sse.DONE_FRAME
