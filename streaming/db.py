@@ -1,4 +1,4 @@
-"""Database calls from a run's long-lived coroutine."""
+"""Database calls from long-lived coroutines: runs and streams."""
 
 from collections.abc import Callable
 from typing import TypeVar

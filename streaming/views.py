@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connection, connections
+from django.db import connections
 from django.http import JsonResponse, StreamingHttpResponse
 from django.views import View
 from rest_framework.response import Response
@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from freddy.auth import authenticate_request
 from freddy.errors import InvalidJson, MethodNotAllowed, ValidationFailed
 from streaming import sse
+from streaming.db import db_call
 from streaming.events import StoredEvent, json_text
 from streaming.executor import run_dispatch
 from streaming.inbox import RunInbox
@@ -51,9 +52,9 @@ class ResponseCreateView(AsyncApiView):
         body = ResponseCreateSerializer(data=_json_body(request))
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        run = await sync_to_async(response_create)(
-            organization_id=principal.organization_id, thread_id=data["thread_id"],
-            thread_metadata=data["thread_metadata"], model=data["model"],
+        run = await db_call(
+            response_create, organization_id=principal.organization_id,
+            thread_id=data["thread_id"], thread_metadata=data["thread_metadata"], model=data["model"],
             model_options=data["model_options"], metadata=data["metadata"],
             inputs=data["inputs"])
         await run_dispatch(run.id)
@@ -67,8 +68,8 @@ class ResponseStreamView(AsyncApiView):
     async def get(self, request, thread_id):
         principal = await sync_to_async(authenticate_request)(request)
         after = _last_event_id(request)
-        run = await sync_to_async(run_for_stream)(
-            thread_id=thread_id, organization_id=principal.organization_id)
+        run = await db_call(
+            run_for_stream, thread_id=thread_id, organization_id=principal.organization_id)
         return sse_response(event_stream(run, after=after))
 
 
@@ -99,24 +100,6 @@ def _last_event_id(request) -> int:
         raise ValidationFailed(INVALID_LAST_EVENT_ID,
                                details={"last_event_id": INVALID_LAST_EVENT_ID})
     return min(int(raw), MAX_SEQUENCE_NUMBER)
-
-
-def _db_read(func):
-    """`func` on the request's database thread, handing a pooled connection back after.
-
-    A stream may last for hours: holding a pool connection all that time lets a score
-    of open streams starve every other request of the process (psycopg's pool waits).
-    """
-
-    def call(**kwargs):
-        try:
-            return func(**kwargs)
-        finally:
-            pooled = getattr(connection, "pool", None) is not None
-            if pooled and not connection.in_atomic_block:
-                connection.close()  # back to the pool; SQLite keeps its connection
-
-    return sync_to_async(call)
 
 
 def sse_response(frames: AsyncIterator[bytes]) -> StreamingHttpResponse:
@@ -185,8 +168,8 @@ async def stored_events(response_id: str, cursor: Cursor) -> AsyncIterator[bytes
     """Every stored event after the cursor, one write per chunk of rows."""
     chunk = settings.FREDDY_REPLAY_CHUNK_EVENTS
     while not cursor.finished:
-        events = await _db_read(events_after)(
-            response_id=response_id, after=cursor.last_sent, limit=chunk)
+        events = await db_call(events_after, response_id=response_id,
+                               after=cursor.last_sent, limit=chunk)
         if frames := cursor.frames(events):
             yield frames
         if len(events) < chunk:
@@ -222,21 +205,25 @@ async def idle_events(response_id: str, cursor: Cursor) -> AsyncIterator[bytes]:
         yield frame
     if cursor.last_sent != sent_before:
         return
-    state = await _db_read(run_state)(response_id=response_id)
-    if state is None or state.is_finished:
+    state = await db_call(run_state, response_id=response_id)
+    if state is None:
+        # Deleted with its thread: nothing is left to send but the end.
+        cursor.terminal = StoredEvent(cursor.last_sent, "thread.deleted", "")
+        return
+    if state.is_finished:
         # Ended, yet no terminal row after ours: the buffer was purged under us.
         sequence_number, body = await _synthesized_terminal(response_id)
         cursor.terminal = StoredEvent(sequence_number, body["event"], "")
         yield _synthesized_frame(sequence_number, body)
         return
     if state.heartbeat_stale:
-        await _db_read(run_fail_if_stale)(response_id=response_id)
+        await db_call(run_fail_if_stale, response_id=response_id)
         return
     yield sse.KEEP_ALIVE_FRAME
 
 
 async def _synthesized_terminal(response_id: str) -> tuple[int, dict]:
-    return await _db_read(synthesized_terminal)(response_id=response_id)
+    return await db_call(synthesized_terminal, response_id=response_id)
 
 
 def _synthesized_frame(sequence_number: int, body: dict) -> bytes:
