@@ -5,6 +5,7 @@ from datetime import timedelta
 import orjson
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.utils import timezone
 
 from streaming.models import Response
@@ -76,7 +77,8 @@ class ResponseAdmin(admin.ModelAdmin):
         return f"{expiry:%Y-%m-%d %H:%M:%S} UTC"
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        page = events_page(response_id=object_id, per_page=TIMELINE_EVENTS_PER_PAGE,
+        # The URL carries the admin-quoted pk ("_" is escaped as "_5F").
+        page = events_page(response_id=unquote(object_id), per_page=TIMELINE_EVENTS_PER_PAGE,
                            page_number=request.GET.get(TIMELINE_PAGE_PARAM, 1))
         timeline = [(seq, event_type, created_at, timeline_detail(event_type, payload))
                     for seq, event_type, created_at, payload in page.object_list]

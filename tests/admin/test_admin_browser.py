@@ -1,6 +1,7 @@
 """The admin in a real browser (Debian's Chromium via Playwright) against real daphne."""
 
 import pytest
+from django.contrib.admin.utils import quote
 
 from tests.browser import SCREENSHOT_DIR, browser  # noqa: F401
 from tests.readers import BackgroundStream
@@ -60,7 +61,7 @@ def test_admin_shows_a_finished_runs_timeline_and_cancels_a_running_run(admin_se
         running_id = running.start().first_event["response_id"]
 
         _log_in(page)
-        page.goto(f"/admin/streaming/response/{done['response_id']}/change/")
+        page.goto(f"/admin/streaming/response/{quote(done['response_id'])}/change/")
         timeline_count = page.inner_text("#timeline-count")
         rows = page.locator("tr.timeline-event").all_inner_texts()
         page.screenshot(path=SCREENSHOT_DIR / "admin-run-timeline.png", full_page=True)
@@ -71,7 +72,7 @@ def test_admin_shows_a_finished_runs_timeline_and_cancels_a_running_run(admin_se
         page.click("button[name=index]")
         message = page.inner_text("ul.messagelist")
         page.screenshot(path=SCREENSHOT_DIR / "admin-run-cancelled.png", full_page=True)
-        page.goto(f"/admin/streaming/response/{running_id}/change/")
+        page.goto(f"/admin/streaming/response/{quote(running_id)}/change/")
         page.screenshot(path=SCREENSHOT_DIR / "admin-cancelled-run-timeline.png",
                         full_page=True)
         live_events = running.join()

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import orjson
 import pytest
+from django.contrib.admin.utils import quote
 from django.urls import reverse
 from django.utils import timezone
 
@@ -49,7 +50,7 @@ def _timeline_ids(html: str) -> list[int]:
 def test_run_page_of_20000_events_renders_in_bounded_queries_and_paginates(
         admin_client, django_assert_max_num_queries):
     run = _run(events=LONG_RUN_EVENTS)
-    url = reverse("admin:streaming_response_change", args=[run.id])
+    url = reverse("admin:streaming_response_change", args=[quote(run.id)])
 
     with django_assert_max_num_queries(RUN_PAGE_MAX_QUERIES):
         first = admin_client.get(url)
@@ -119,7 +120,7 @@ def test_adding_an_api_key_shows_the_raw_key_once_and_stores_only_its_hash(admin
     assert raw_key.startswith(key.prefix) and raw_key not in key.key_hash
     listing = admin_client.get(reverse("admin:threads_apikey_changelist")).content.decode()
     assert key.prefix in listing and raw_key not in listing and key.key_hash not in listing
-    page = admin_client.get(reverse("admin:threads_apikey_change", args=[key.pk]))
+    page = admin_client.get(reverse("admin:threads_apikey_change", args=[quote(key.pk)]))
     assert key.prefix in page.content.decode() and key.key_hash not in page.content.decode()
 
 
