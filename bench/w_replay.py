@@ -6,7 +6,7 @@ import time
 
 from bench.freddy_api import api_key_create, run_finished_create, stream_path
 from bench.peer_api import events_seed, frame_marker, sample_payload, stream_open
-from bench.servers import FREDDY_APP, PEER_APP, Database, Process
+from bench.servers import FREDDY_APP, Database, Process
 from bench.sse_client import Stream, check_sequence, parse_all
 from bench.stats import median
 
@@ -116,6 +116,3 @@ def freddy_table_scale(server: Process, database: Database, key: str, thread_id:
     return {"ttfb_small_seconds": small, "ttfb_large_seconds": large,
             "ratio": large / small, "rows_small": W1_EVENTS + 3,
             "rows_large": W1_EVENTS + 3 + W5_FILLER_EVENTS}
-
-
-__all__ = ["PEER_APP", "freddy_replay", "freddy_table_scale", "peer_replay"]
