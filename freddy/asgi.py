@@ -8,17 +8,23 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "freddy.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ChannelNameRouter, ProtocolTypeRouter  # noqa: E402
+from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.db import DatabaseError  # noqa: E402
+from django.urls import path, re_path  # noqa: E402
 
 from streaming.consumers import RunConsumer  # noqa: E402
 from streaming.executor import RUNS_CHANNEL  # noqa: E402
 from streaming.services import runs_fail_stale  # noqa: E402
+from streaming.views import response_stream  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
 application = ProtocolTypeRouter({
-    "http": django_asgi_app,
+    "http": URLRouter([
+        # Reconnects bypass Django's request handler: see streaming.views.
+        path("v1/model/response/<str:thread_id>/stream", response_stream),
+        re_path(r"", django_asgi_app),
+    ]),
     "channel": ChannelNameRouter({RUNS_CHANNEL: RunConsumer.as_asgi()}),
 })
 

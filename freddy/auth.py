@@ -48,10 +48,15 @@ def raw_key_from_headers(headers) -> str:
 
 def authenticate_request(request) -> ApiKeyPrincipal:
     """Resolve the request's API key to its organization (sync ORM)."""
+    return principal_for_key(raw_key=raw_key_from_headers(request.headers))
+
+
+def principal_for_key(*, raw_key: str) -> ApiKeyPrincipal:
+    """The organization of an active key, or raise Unauthorized (sync ORM)."""
     # Imported here: freddy.auth is loaded by settings-driven DRF before apps are ready.
     from threads.selectors import api_key_active_get
 
-    api_key = api_key_active_get(key_hash=hash_api_key(raw_key_from_headers(request.headers)))
+    api_key = api_key_active_get(key_hash=hash_api_key(raw_key))
     if api_key is None:
         raise Unauthorized(system_message=UNKNOWN_KEY)
     return ApiKeyPrincipal(key_id=api_key.id, organization_id=api_key.organization_id)

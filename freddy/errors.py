@@ -146,11 +146,10 @@ def as_api_error(exc: BaseException) -> ApiError:
     return ApiError()
 
 
-def error_response(exc: BaseException, request) -> JsonResponse:
-    """Render any exception as the error envelope of the API contract."""
+def error_envelope(exc: BaseException, trace_id: str) -> tuple[int, dict]:
+    """Any exception as the status and body of the API contract's error envelope."""
     error = as_api_error(exc)
-    trace_id = _trace_id(request)
-    body = {
+    return error.status, {
         "success": False,
         "error": {
             "code": error.code,
@@ -163,7 +162,13 @@ def error_response(exc: BaseException, request) -> JsonResponse:
             "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         },
     }
-    response = JsonResponse(body, status=error.status)
+
+
+def error_response(exc: BaseException, request) -> JsonResponse:
+    """Render any exception as the error envelope, for Django and DRF views."""
+    trace_id = _trace_id(request)
+    status, body = error_envelope(exc, trace_id)
+    response = JsonResponse(body, status=status)
     response["X-Request-ID"] = trace_id
     return response
 

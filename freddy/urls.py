@@ -4,7 +4,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from freddy.health import health
-from streaming.views import ResponseCancelView, ResponseCreateView, ResponseStreamView
+from streaming.views import ResponseCancelView, ResponseCreateView
 from threads.views import MessageListView, ThreadDetailView, ThreadListView
 from web.views import index
 
@@ -18,9 +18,7 @@ urlpatterns = [
     path("v1/threads/<str:thread_id>", ThreadDetailView.as_view()),
     path("v1/threads/<str:thread_id>/messages", MessageListView.as_view()),
     path("v1/model/response", csrf_exempt(ResponseCreateView.as_view())),
-    # API keys, not cookies: no CSRF check (else a wrong method is an HTML 403).
-    path("v1/model/response/<str:thread_id>/stream",
-         csrf_exempt(ResponseStreamView.as_view())),
+    # GET /v1/model/response/<thread_id>/stream is routed in freddy.asgi, ahead of Django.
     path("v1/model/response/<str:thread_id>/cancel", ResponseCancelView.as_view()),
 ]
 

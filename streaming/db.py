@@ -23,3 +23,12 @@ def _call_and_release(fn: Callable[..., T], kwargs: dict) -> T:
 async def db_call(fn: Callable[..., T], /, **kwargs) -> T:
     """A sync service on the caller's database thread, handing a pooled connection back."""
     return await sync_to_async(_call_and_release)(fn, kwargs)
+
+
+async def db_read(fn: Callable[..., T], /, **kwargs) -> T:
+    """A read for a stream, on the event loop's small pool of threads.
+
+    Streams are many and long: a database thread (and SQLite connection) of their own
+    would cost ~170 KB each, and one shared thread would serialize a reconnect storm.
+    """
+    return await sync_to_async(_call_and_release, thread_sensitive=False)(fn, kwargs)
