@@ -1,9 +1,9 @@
-"""A run's channel-layer group, shared by every listener of the run in this process.
+"""The run-events group, joined once per process and shared by every listener in it.
 
-A process joins a run's group once, however many streams of the run it serves: one
-channel and one pump per process and run, whose batches are handed to each listener's
-bounded queue. The channel layer then carries one message per process rather than one
-per reader, and an idle stream costs a queue rather than a task and a channel.
+A process joins RUN_EVENTS_GROUP once, however many streams and runs it serves: one
+channel and one pump per process, whose messages are handed by run to each listener's
+bounded queue. An idle stream then costs a queue rather than a task and a channel, and
+the channel layer carries one message per process rather than one per reader.
 """
 
 import asyncio
@@ -15,7 +15,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from streaming.events import StoredEvent
-from streaming.publish import run_group_name, stored_events_from_message
+from streaming.publish import RUN_EVENTS_GROUP, events_by_run_from_message
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +27,9 @@ INBOX_MAX_MESSAGES = 1000
 # before the pump is given up for lost.
 PUMP_CANCEL_ATTEMPTS = 20
 PUMP_CANCEL_WAIT_SECONDS = 0.25
+# Channels forgets a group member after its group_expiry (a day by default): a process
+# that listens longer than that joins again this often.
+GROUP_REFRESH_SECONDS = 600
 
 
 async def _pump_stop(pump: asyncio.Task) -> None:
@@ -41,42 +44,59 @@ async def _pump_stop(pump: asyncio.Task) -> None:
     logger.warning("Run group pump ignored %d cancels; leaving it", PUMP_CANCEL_ATTEMPTS)
 
 
-class RunGroup:
-    """This process's membership of one run's group, pumped to its listeners.
+class RunEventsFeed:
+    """This process's membership of the run-events group, pumped to its listeners.
 
     While the layer is unreachable, `connected` is False and the pump retries the
     join; listeners poll the database meanwhile.
     """
 
-    def __init__(self, response_id: str) -> None:
-        self.response_id = response_id
-        self.group = run_group_name(response_id)
-        self.listeners: set[asyncio.Queue] = set()
+    def __init__(self) -> None:
+        self.listeners: dict[str, set[asyncio.Queue]] = {}
         self.connected = False
         self.joined = asyncio.Event()  # the first join was tried, whatever its outcome
         self._layer = get_channel_layer()
         self._channel = ""
-        # Its own context: the pump outlives the request or run that started it.
+        # Their own context: the feed outlives the request or run that started it.
         self._pump = asyncio.create_task(self._pump_messages(), context=contextvars.Context())
+        self._refresh = asyncio.create_task(self._refresh_membership(),
+                                            context=contextvars.Context())
+
+    def listen(self, response_id: str, queue: asyncio.Queue) -> None:
+        self.listeners.setdefault(response_id, set()).add(queue)
+
+    def unlisten(self, response_id: str, queue: asyncio.Queue) -> None:
+        queues = self.listeners.get(response_id, set())
+        queues.discard(queue)
+        if not queues:
+            self.listeners.pop(response_id, None)
 
     async def close(self) -> None:
+        self._refresh.cancel()
         await _pump_stop(self._pump)
         if self._channel:
             with contextlib.suppress(Exception):
-                await self._layer.group_discard(self.group, self._channel)
+                await self._layer.group_discard(RUN_EVENTS_GROUP, self._channel)
 
     async def join(self, *, retrying: bool = False) -> None:
         """Add the channel to the group (again: a restarted Redis forgets members)."""
         try:
-            await self._layer.group_add(self.group, self._channel)
+            await self._layer.group_add(RUN_EVENTS_GROUP, self._channel)
         except Exception as exc:
             if not retrying:  # once per outage, not once per retry
                 logger.warning("Channel layer unreachable (%s); polling the database", exc)
             self.connected = False
             return
         if retrying:
-            logger.info("Channel layer is back; %s listens to its group again", self.group)
+            logger.info("Channel layer is back; listening to run events again")
         self.connected = True
+
+    async def _refresh_membership(self) -> None:
+        await self.joined.wait()
+        while True:
+            await asyncio.sleep(GROUP_REFRESH_SECONDS)
+            if self.connected:
+                await self.join()
 
     async def _pump_messages(self) -> None:
         try:
@@ -97,19 +117,19 @@ class RunGroup:
                 logger.warning("Channel layer receive failed (%s); polling the database", exc)
                 self.connected = False
                 continue
-            events = stored_events_from_message(message)
-            for queue in self.listeners:
-                with contextlib.suppress(asyncio.QueueFull):
-                    # Dropped batches show up as a sequence gap; the reader backfills.
-                    queue.put_nowait(events)
+            for response_id, events in events_by_run_from_message(message).items():
+                for queue in self.listeners.get(response_id, ()):
+                    with contextlib.suppress(asyncio.QueueFull):
+                        # A dropped batch shows up as a sequence gap; the reader backfills.
+                        queue.put_nowait(events)
 
 
-# This process's memberships, by run id. Touched only from the event loop's thread.
-_run_groups: dict[str, RunGroup] = {}
+# This process's feed while it has listeners. Touched only from the event loop's thread.
+_feed: RunEventsFeed | None = None
 
 
 class RunInbox:
-    """One listener of a run: joins the run's group on enter, leaves it on exit.
+    """One listener of a run: listens to the run-events group on enter, stops on exit.
 
     Whatever the group delivers after `async with` returns is queued here; what was
     published before is in the database already (events are stored, then published).
@@ -118,20 +138,20 @@ class RunInbox:
     def __init__(self, response_id: str) -> None:
         self.response_id = response_id
         self.queue: asyncio.Queue[list[StoredEvent]] = asyncio.Queue(INBOX_MAX_MESSAGES)
-        self._group: RunGroup | None = None
+        self._feed: RunEventsFeed | None = None
 
     @property
     def connected(self) -> bool:
-        return self._group is not None and self._group.connected
+        return self._feed is not None and self._feed.connected
 
     async def __aenter__(self) -> "RunInbox":
-        group = _run_groups.get(self.response_id)
-        if group is None:
-            group = _run_groups[self.response_id] = RunGroup(self.response_id)
-        self._group = group
-        group.listeners.add(self.queue)
+        global _feed
+        if _feed is None:
+            _feed = RunEventsFeed()
+        self._feed = _feed
+        _feed.listen(self.response_id, self.queue)
         try:
-            await group.joined.wait()
+            await _feed.joined.wait()
         except BaseException:
             await self._leave()
             raise
@@ -141,11 +161,12 @@ class RunInbox:
         await self._leave()
 
     async def _leave(self) -> None:
-        group, self._group = self._group, None
-        group.listeners.discard(self.queue)
-        if not group.listeners and _run_groups.get(self.response_id) is group:
-            del _run_groups[self.response_id]
-            await group.close()
+        global _feed
+        feed, self._feed = self._feed, None
+        feed.unlisten(self.response_id, self.queue)
+        if not feed.listeners and _feed is feed:
+            _feed = None
+            await feed.close()
 
     async def get(self, timeout: float) -> list[StoredEvent] | None:
         """The next batch of events, or None after `timeout` seconds of silence."""
@@ -160,5 +181,5 @@ class RunInbox:
 
     async def rejoin(self) -> None:
         """Join the group again: a restarted Redis may have forgotten this process."""
-        if self._group is not None:
-            await self._group.join()
+        if self._feed is not None:
+            await self._feed.join()

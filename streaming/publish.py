@@ -1,7 +1,12 @@
-"""Wake a run's listeners through the channel layer; the database stays the truth."""
+"""Wake the listeners of runs through the channel layer; the database stays the truth.
+
+Every run publishes to one group, RUN_EVENTS_GROUP, which every process with listeners
+joins once (streaming.inbox). A message carries the events of one or many runs: a
+worker storing the deltas of 200 runs in one transaction sends them in one message,
+rather than one per run, and each process hands them to its own listeners by run.
+"""
 
 import logging
-import re
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -11,37 +16,35 @@ from streaming.events import StoredEvent
 
 logger = logging.getLogger(__name__)
 
+RUN_EVENTS_GROUP = "freddy.run-events"
 RUN_EVENTS_MESSAGE = "run.events"
-_GROUP_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+EventsByRun = dict[str, list[StoredEvent]]
 
 
-def run_group_name(response_id: str) -> str:
-    """The channel-layer group of a run's listeners."""
-    return "run." + _GROUP_NAME_UNSAFE.sub("_", response_id)[:90]
-
-
-def events_message(events: list[StoredEvent]) -> dict:
-    """The group message that carries one or more stored events."""
+def events_message(events_by_run: EventsByRun) -> dict:
+    """The group message that carries stored events, by run."""
     return {"type": RUN_EVENTS_MESSAGE,
-            "events": [(e.sequence_number, e.event_type, e.payload) for e in events]}
+            "runs": [[response_id, [(e.sequence_number, e.event_type, e.payload)
+                                    for e in events]]
+                     for response_id, events in events_by_run.items()]}
 
 
-def stored_events_from_message(message: dict) -> list[StoredEvent]:
-    return [StoredEvent(*event) for event in message.get("events", ())]
+def events_by_run_from_message(message: dict) -> EventsByRun:
+    return {response_id: [StoredEvent(*event) for event in events]
+            for response_id, events in message.get("runs", ())}
 
 
-async def events_publish(*, response_id: str, events: list[StoredEvent]) -> None:
-    """Send stored events to the run's group; a layer failure only delays readers."""
+async def events_publish(events_by_run: EventsByRun) -> None:
+    """Send stored events to every listening process; a layer failure only delays readers."""
     try:
-        await get_channel_layer().group_send(run_group_name(response_id),
-                                             events_message(events))
+        await get_channel_layer().group_send(RUN_EVENTS_GROUP, events_message(events_by_run))
     except Exception:
         # Readers notice the silence and read the rows from the database instead.
-        logger.warning("Could not publish events of %s", response_id, exc_info=True)
+        logger.warning("Could not publish events of %d runs", len(events_by_run),
+                       exc_info=True)
 
 
-def events_publish_on_commit(*, response_id: str, events: list[StoredEvent]) -> None:
+def events_publish_on_commit(events_by_run: EventsByRun) -> None:
     """Publish once the transaction that stored the events has committed."""
-    transaction.on_commit(
-        lambda: async_to_sync(events_publish)(response_id=response_id, events=events)
-    )
+    transaction.on_commit(lambda: async_to_sync(events_publish)(events_by_run))

@@ -6,6 +6,7 @@ import time
 
 import httpx
 
+from streaming.publish import RUN_EVENTS_GROUP
 from tests.processes import wait_until
 from tests.scale.streams import CREATE_PATH, STREAM_PATH, assert_complete_stream
 from tests.scale.streams import echo_body, read_frames, text_of, wait_for_events
@@ -71,7 +72,6 @@ async def test_redis_stopped_and_started_mid_run_loses_no_event_and_health_repor
             on_a, "POST", CREATE_PATH, into=streams[0], json=echo_body(text, token_delay_ms=40)))
         await wait_for_events(streams[0], 1)
         thread_id = events_of(streams[0])[0]["thread_id"]
-        group = f"run.{events_of(streams[0])[0]['response_id']}"
         reader = asyncio.create_task(read_frames(
             on_b, "GET", STREAM_PATH.format(thread_id=thread_id), into=streams[1]))
         await wait_for_events(streams[1], 10)
@@ -85,9 +85,9 @@ async def test_redis_stopped_and_started_mid_run_loses_no_event_and_health_repor
         cluster.redis.start()
         up = await asyncio.to_thread(
             lambda: wait_until(lambda: _health(a) == 200 and _health(b) == 200, timeout=15))
-        # Both readers and the worker's own watcher are back in the run's group.
-        rejoined = await asyncio.to_thread(
-            lambda: wait_until(lambda: cluster.redis.group_size(group) >= 3, timeout=10))
+        # Both servers (a reader each) and the worker (its run's watcher) are back.
+        rejoined = await asyncio.to_thread(lambda: wait_until(
+            lambda: cluster.redis.group_size(RUN_EVENTS_GROUP) >= 3, timeout=10))
         finished = await asyncio.wait_for(asyncio.gather(creator, reader), 60)
 
     assert down, "health never reported the outage"
