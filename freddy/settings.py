@@ -193,6 +193,8 @@ FREDDY_RUN_HEARTBEAT_SECONDS = _env_float(
 FREDDY_STREAM_POLL_SECONDS = _env_float("FREDDY_STREAM_POLL_SECONDS", 0.5)
 # Rows per replay query: large enough to amortise the query, small enough for memory.
 FREDDY_REPLAY_CHUNK_EVENTS = _env_int("FREDDY_REPLAY_CHUNK_EVENTS", 2000)
+# Events of each live run a process keeps in memory for its readers' replays (the newest).
+FREDDY_RECENT_EVENTS_PER_RUN = _env_int("FREDDY_RECENT_EVENTS_PER_RUN", 10000)
 # Rows per DELETE in purge_stream_buffers: each batch is its own short transaction.
 FREDDY_PURGE_BATCH_EVENTS = _env_int("FREDDY_PURGE_BATCH_EVENTS", 5000)
 # Model names served by the OpenAI-compatible upstream; "echo" is always built in.

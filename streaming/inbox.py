@@ -39,9 +39,59 @@ async def _pump_stop(pump: asyncio.Task) -> None:
         done, _ = await asyncio.wait({pump}, timeout=PUMP_CANCEL_WAIT_SECONDS)
         if done:
             if not pump.cancelled() and pump.exception() is not None:
-                logger.warning("Run group pump ended with an error", exc_info=pump.exception())
+                logger.warning("Run events pump ended with an error", exc_info=pump.exception())
             return
-    logger.warning("Run group pump ignored %d cancels; leaving it", PUMP_CANCEL_ATTEMPTS)
+    logger.warning("Run events pump ignored %d cancels; leaving it", PUMP_CANCEL_ATTEMPTS)
+
+
+class RecentEvents:
+    """A contiguous stretch of one live run's stored events, shared by its readers.
+
+    A thousand readers reconnecting into one run replay it from here rather than each
+    from the database. Stored events never change, so any stretch read from the
+    database or delivered by the group is true; it is served only while it reaches
+    the newest event the group delivered, so that a reader who joined the group and
+    then read it here has missed nothing.
+    """
+
+    __slots__ = ("events", "delivered")
+
+    def __init__(self) -> None:
+        self.events: list[StoredEvent] = []
+        self.delivered = 0  # the highest sequence number the group delivered
+
+    def after(self, after: int, limit: int) -> list[StoredEvent] | None:
+        """Up to `limit` events after `after`, or None if this stretch can't tell."""
+        if not self.events:
+            return None
+        first, last = self.events[0].sequence_number, self.events[-1].sequence_number
+        if not first - 1 <= after < last or last < self.delivered:
+            return None
+        start = after - first + 1
+        return self.events[start:start + limit]
+
+    def add(self, events: list[StoredEvent]) -> None:
+        """Merge contiguous events (read from the database, or delivered) in order."""
+        if not events:
+            return
+        low, high = events[0].sequence_number, events[-1].sequence_number
+        first = self.events[0].sequence_number if self.events else 0
+        last = self.events[-1].sequence_number if self.events else 0
+        if not self.events or low > last + 1:
+            self.events = list(events)  # nothing held, or a gap after it: keep the newer
+        elif high < first - 1:
+            return  # older, with a gap before what is held
+        else:
+            if high > last:
+                self.events.extend(e for e in events if e.sequence_number > last)
+            if low < first:
+                self.events[:0] = [e for e in events if e.sequence_number < first]
+        if len(self.events) > settings.FREDDY_RECENT_EVENTS_PER_RUN:
+            del self.events[:len(self.events) - settings.FREDDY_RECENT_EVENTS_PER_RUN]
+
+    def delivered_now(self, events: list[StoredEvent]) -> None:
+        self.delivered = max(self.delivered, events[-1].sequence_number)
+        self.add(events)
 
 
 class RunEventsFeed:
@@ -53,6 +103,7 @@ class RunEventsFeed:
 
     def __init__(self) -> None:
         self.listeners: dict[str, set[asyncio.Queue]] = {}
+        self.recent: dict[str, RecentEvents] = {}  # for the runs that have listeners
         self.connected = False
         self.joined = asyncio.Event()  # the first join was tried, whatever its outcome
         self._layer = get_channel_layer()
@@ -62,14 +113,16 @@ class RunEventsFeed:
         self._refresh = asyncio.create_task(self._refresh_membership(),
                                             context=contextvars.Context())
 
-    def listen(self, response_id: str, queue: asyncio.Queue) -> None:
+    def listen(self, response_id: str, queue: asyncio.Queue) -> RecentEvents:
         self.listeners.setdefault(response_id, set()).add(queue)
+        return self.recent.setdefault(response_id, RecentEvents())
 
     def unlisten(self, response_id: str, queue: asyncio.Queue) -> None:
         queues = self.listeners.get(response_id, set())
         queues.discard(queue)
         if not queues:
             self.listeners.pop(response_id, None)
+            self.recent.pop(response_id, None)
 
     async def close(self) -> None:
         self._refresh.cancel()
@@ -118,6 +171,8 @@ class RunEventsFeed:
                 self.connected = False
                 continue
             for response_id, events in events_by_run_from_message(message).items():
+                if (recent := self.recent.get(response_id)) is not None and events:
+                    recent.delivered_now(events)
                 for queue in self.listeners.get(response_id, ()):
                     with contextlib.suppress(asyncio.QueueFull):
                         # A dropped batch shows up as a sequence gap; the reader backfills.
@@ -138,6 +193,8 @@ class RunInbox:
     def __init__(self, response_id: str) -> None:
         self.response_id = response_id
         self.queue: asyncio.Queue[list[StoredEvent]] = asyncio.Queue(INBOX_MAX_MESSAGES)
+        # The run's recent events in this process: a replay reads them first.
+        self.recent = RecentEvents()
         self._feed: RunEventsFeed | None = None
 
     @property
@@ -149,7 +206,7 @@ class RunInbox:
         if _feed is None:
             _feed = RunEventsFeed()
         self._feed = _feed
-        _feed.listen(self.response_id, self.queue)
+        self.recent = _feed.listen(self.response_id, self.queue)
         try:
             await _feed.joined.wait()
         except BaseException:

@@ -32,7 +32,7 @@ from streaming import sse
 from streaming.db import db_call, db_read
 from streaming.events import StoredEvent, json_text
 from streaming.executor import run_dispatch
-from streaming.inbox import RunInbox
+from streaming.inbox import RecentEvents, RunInbox
 from streaming.selectors import RunState, events_after, run_for_stream, run_state
 from streaming.selectors import synthesized_terminal
 from streaming.serializers import ResponseCreateSerializer
@@ -214,31 +214,44 @@ async def event_stream(run: RunState, *, after: int) -> AsyncIterator[bytes]:
         cursor = Cursor(last_sent=after, replay_until=run.last_sequence_number)
         # Join the group before reading the backlog: nothing published meanwhile is lost.
         async with RunInbox(run.id) as inbox:
-            async for frame in stored_events(run.id, cursor):
+            # A live run's readers share what the process holds of it; an ended run's
+            # rows may be purged under a reader, which must then see the purge.
+            recent = None if run.is_finished else inbox.recent
+            async for frame in stored_events(run.id, cursor, recent):
                 yield frame
             if run.is_finished and not cursor.finished:
                 # It had ended, yet its rows are gone (purged before the TTL): answer
                 # now rather than after a heartbeat of silence.
                 yield _synthesized_frame(*await _synthesized_terminal(run.id))
             else:
-                async for frame in live_events(run.id, cursor, inbox):
+                async for frame in live_events(run.id, cursor, inbox, recent):
                     yield frame
     yield sse.DONE_FRAME
 
 
-async def stored_events(response_id: str, cursor: Cursor) -> AsyncIterator[bytes]:
-    """Every stored event after the cursor, one write per chunk of rows."""
+async def stored_events(response_id: str, cursor: Cursor,
+                        recent: RecentEvents | None = None) -> AsyncIterator[bytes]:
+    """Every stored event after the cursor, one write per chunk of rows.
+
+    `recent` (a live run's events this process holds) answers first; the database
+    answers what it cannot, and what it reads is kept there for the next reader.
+    """
     chunk = settings.FREDDY_REPLAY_CHUNK_EVENTS
     while not cursor.finished:
-        events = await db_read(events_after, response_id=response_id,
-                               after=cursor.last_sent, limit=chunk)
+        events = recent.after(cursor.last_sent, chunk) if recent is not None else None
+        if events is None:
+            events = await db_read(events_after, response_id=response_id,
+                                   after=cursor.last_sent, limit=chunk)
+            if recent is not None:
+                recent.add(events)
         if frames := cursor.frames(events):
             yield frames
         if len(events) < chunk:
             return
 
 
-async def live_events(response_id: str, cursor: Cursor, inbox: RunInbox) -> AsyncIterator[bytes]:
+async def live_events(response_id: str, cursor: Cursor, inbox: RunInbox,
+                      recent: RecentEvents | None = None) -> AsyncIterator[bytes]:
     """Events as the run's group delivers them, until the terminal one."""
     while not cursor.finished:
         timeout = (settings.FREDDY_SSE_HEARTBEAT_SECONDS if inbox.connected
@@ -254,7 +267,7 @@ async def live_events(response_id: str, cursor: Cursor, inbox: RunInbox) -> Asyn
                 await inbox.rejoin()
         elif events[0].sequence_number > cursor.last_sent + 1:
             # The layer dropped a message (a full channel, an outage): the rows are stored.
-            async for frame in stored_events(response_id, cursor):
+            async for frame in stored_events(response_id, cursor, recent):
                 yield frame
         elif frames := cursor.frames(events):
             yield frames
