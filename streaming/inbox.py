@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+from collections import deque
 
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -19,7 +20,7 @@ from streaming.publish import RUN_EVENTS_GROUP, events_by_run_from_message
 
 logger = logging.getLogger(__name__)
 
-# Group messages a listener may hold before it stops queueing and backfills from the
+# Group messages a listener may hold before it drops them and backfills from the
 # database instead: bounds memory per slow client.
 INBOX_MAX_MESSAGES = 1000
 # A cancel that lands inside channels_redis' blocking read is sometimes swallowed (the
@@ -102,7 +103,7 @@ class RunEventsFeed:
     """
 
     def __init__(self) -> None:
-        self.listeners: dict[str, set[asyncio.Queue]] = {}
+        self.listeners: dict[str, set[RunInbox]] = {}
         self.recent: dict[str, RecentEvents] = {}  # for the runs that have listeners
         self.connected = False
         self.joined = asyncio.Event()  # the first join was tried, whatever its outcome
@@ -113,14 +114,15 @@ class RunEventsFeed:
         self._refresh = asyncio.create_task(self._refresh_membership(),
                                             context=contextvars.Context())
 
-    def listen(self, response_id: str, queue: asyncio.Queue) -> RecentEvents:
-        self.listeners.setdefault(response_id, set()).add(queue)
-        return self.recent.setdefault(response_id, RecentEvents())
+    def listen(self, inbox: "RunInbox") -> RecentEvents:
+        self.listeners.setdefault(inbox.response_id, set()).add(inbox)
+        return self.recent.setdefault(inbox.response_id, RecentEvents())
 
-    def unlisten(self, response_id: str, queue: asyncio.Queue) -> None:
-        queues = self.listeners.get(response_id, set())
-        queues.discard(queue)
-        if not queues:
+    def unlisten(self, inbox: "RunInbox") -> None:
+        response_id = inbox.response_id
+        inboxes = self.listeners.get(response_id, set())
+        inboxes.discard(inbox)
+        if not inboxes:
             self.listeners.pop(response_id, None)
             self.recent.pop(response_id, None)
 
@@ -173,10 +175,8 @@ class RunEventsFeed:
             for response_id, events in events_by_run_from_message(message).items():
                 if (recent := self.recent.get(response_id)) is not None and events:
                     recent.delivered_now(events)
-                for queue in self.listeners.get(response_id, ()):
-                    with contextlib.suppress(asyncio.QueueFull):
-                        # A dropped batch shows up as a sequence gap; the reader backfills.
-                        queue.put_nowait(events)
+                for inbox in self.listeners.get(response_id, ()):
+                    inbox.deliver(events)
 
 
 # This process's feed while it has listeners. Touched only from the event loop's thread.
@@ -186,15 +186,21 @@ _feed: RunEventsFeed | None = None
 class RunInbox:
     """One listener of a run: listens to the run-events group on enter, stops on exit.
 
-    Whatever the group delivers after `async with` returns is queued here; what was
+    Whatever the group delivers after `async with` returns is held here; what was
     published before is in the database already (events are stored, then published).
     """
 
     def __init__(self, response_id: str) -> None:
         self.response_id = response_id
-        self.queue: asyncio.Queue[list[StoredEvent]] = asyncio.Queue(INBOX_MAX_MESSAGES)
-        # The run's recent events in this process: a replay reads them first.
+        # The run's recent events in this process (set on enter): a replay reads them first.
         self.recent = RecentEvents()
+        self._batches: deque[list[StoredEvent]] = deque()
+        self._waiter: asyncio.Future | None = None
+        # One lazily re-armed timer per listener rather than one per wait: a reader of a
+        # fast run waits fifty times a second, and a timer each time was a tenth of
+        # the event loop's work in a storm of a thousand readers.
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
         self._feed: RunEventsFeed | None = None
 
     @property
@@ -206,7 +212,7 @@ class RunInbox:
         if _feed is None:
             _feed = RunEventsFeed()
         self._feed = _feed
-        self.recent = _feed.listen(self.response_id, self.queue)
+        self.recent = _feed.listen(self)
         try:
             await _feed.joined.wait()
         except BaseException:
@@ -219,22 +225,54 @@ class RunInbox:
 
     async def _leave(self) -> None:
         global _feed
+        if self._timer is not None:
+            self._timer.cancel()
         feed, self._feed = self._feed, None
-        feed.unlisten(self.response_id, self.queue)
+        feed.unlisten(self)
         if not feed.listeners and _feed is feed:
             _feed = None
             await feed.close()
 
+    def deliver(self, events: list[StoredEvent]) -> None:
+        """Hold a batch from the group; past INBOX_MAX_MESSAGES, drop it."""
+        if len(self._batches) < INBOX_MAX_MESSAGES:
+            # A dropped batch shows up as a sequence gap; the reader backfills.
+            self._batches.append(events)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
     async def get(self, timeout: float) -> list[StoredEvent] | None:
-        """The next batch of events, or None after `timeout` seconds of silence."""
-        if not self.queue.empty():
-            return self.queue.get_nowait()
-        try:
-            # asyncio.timeout rather than wait_for: no extra task per event and reader.
-            async with asyncio.timeout(timeout):
-                return await self.queue.get()
-        except TimeoutError:
-            return None
+        """The next events (contiguous batches joined), or None after `timeout` s of silence."""
+        if not self._batches:
+            loop = asyncio.get_running_loop()
+            self._deadline = loop.time() + timeout
+            if self._timer is None or self._timer.when() > self._deadline:
+                if self._timer is not None:
+                    self._timer.cancel()
+                self._timer = loop.call_at(self._deadline, self._on_deadline)
+            self._waiter = loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+            if not self._batches:
+                return None
+        events = self._batches.popleft()
+        while self._batches and (self._batches[0][0].sequence_number
+                                 == events[-1].sequence_number + 1):
+            # One write for what piled up; a gap stays visible to the reader.
+            events = events + self._batches.popleft()
+        return events
+
+    def _on_deadline(self) -> None:
+        self._timer = None
+        if self._waiter is None or self._waiter.done():
+            return  # not waiting: the next get() arms it again
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self._deadline:
+            self._waiter.set_result(None)
+        else:  # events came meanwhile and moved the deadline on
+            self._timer = loop.call_at(self._deadline, self._on_deadline)
 
     async def rejoin(self) -> None:
         """Join the group again: a restarted Redis may have forgotten this process."""
