@@ -15,8 +15,9 @@ from freddy.errors import ServiceUnavailable
 from streaming.db import db_call
 from streaming.inbox import RunInbox
 from streaming.providers import ModelRequest, ProviderError, provider_for
+from streaming.publish import RUN_ENDS_GROUP, events_publish
 from streaming.services import run_append_deltas, run_complete, run_fail, run_heartbeat
-from streaming.services import run_start, runs_append_deltas
+from streaming.services import DeltasStored, run_start, runs_append_deltas
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ async def _produce(response_id: str) -> None:
     if plan is None:
         return
     request = ModelRequest(model=plan.model, options=plan.options, history=plan.history)
-    async with RunInbox(response_id) as inbox:
+    async with RunInbox(response_id, group=RUN_ENDS_GROUP) as inbox:
         work = asyncio.create_task(_stream_into_run(response_id, request))
         watch = asyncio.create_task(_watch_until_ended(response_id, inbox))
         await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
@@ -172,31 +173,48 @@ class DeltaWriter:
     async def _flush_forever(self) -> None:
         # One database thread (and connection) for every flush of this process.
         async with ThreadSensitiveContext():
+            publishing: asyncio.Task | None = None
             while True:
                 await self._wake.wait()
                 self._wake.clear()
                 batch, self._pending = self._pending, {}
-                await self._flush(batch)
+                stored = await self._flush(batch)
+                # Published from here rather than from the database thread, so that
+                # the next flush is written meanwhile; one at a time, in order.
+                if publishing is not None:
+                    await publishing
+                publishing = asyncio.create_task(self._publish(stored, batch))
 
-    async def _flush(self, batch: dict[str, tuple[list[str], asyncio.Future]]) -> None:
+    async def _flush(self, batch: dict[str, tuple[list[str], asyncio.Future]]
+                     ) -> DeltasStored | None:
+        """Store the batch in one transaction; None if it had to be stored run by run."""
         try:
-            ended = await db_call(runs_append_deltas, deltas_by_run={
-                response_id: deltas for response_id, (deltas, _) in batch.items()})
+            return await db_call(runs_append_deltas, deltas_by_run={
+                response_id: deltas for response_id, (deltas, _) in batch.items()},
+                publish=False)
         except Exception:
             # One run's bad batch must not fail the others: store them one by one.
             logger.warning("A flush of %d runs failed; storing them one by one", len(batch),
                            exc_info=True)
-            for response_id, (deltas, stored) in batch.items():
-                try:
-                    result = await db_call(run_append_deltas, response_id=response_id,
-                                           deltas=deltas)
-                except Exception as exc:
-                    _resolve(stored, exception=exc)
-                else:
-                    _resolve(stored, result=result)
-            return
-        for response_id, (_, stored) in batch.items():
-            _resolve(stored, result=response_id not in ended)
+        for response_id, (deltas, appended) in batch.items():
+            try:
+                result = await db_call(run_append_deltas, response_id=response_id,
+                                       deltas=deltas)
+            except Exception as exc:
+                _resolve(appended, exception=exc)
+            else:
+                _resolve(appended, result=result)
+        return None
+
+    @staticmethod
+    async def _publish(stored: DeltasStored | None,
+                       batch: dict[str, tuple[list[str], asyncio.Future]]) -> None:
+        if stored is None:
+            return  # stored and published run by run
+        await events_publish(stored.events_by_run)
+        # Only now: a run's next events (its end, say) must not overtake these.
+        for response_id, (_, appended) in batch.items():
+            _resolve(appended, result=response_id not in stored.ended)
 
 
 def _resolve(future: asyncio.Future, *, result: object = None,

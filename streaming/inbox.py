@@ -4,6 +4,7 @@ A process joins RUN_EVENTS_GROUP once, however many streams and runs it serves: 
 channel and one pump per process, whose messages are handed by run to each listener's
 bounded queue. An idle stream then costs a queue rather than a task and a channel, and
 the channel layer carries one message per process rather than one per reader.
+Executors listen to RUN_ENDS_GROUP instead: only the runs that ended, not every token.
 """
 
 import asyncio
@@ -96,13 +97,14 @@ class RecentEvents:
 
 
 class RunEventsFeed:
-    """This process's membership of the run-events group, pumped to its listeners.
+    """This process's membership of a run-events group, pumped to its listeners.
 
     While the layer is unreachable, `connected` is False and the pump retries the
     join; listeners poll the database meanwhile.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, group: str) -> None:
+        self.group = group
         self.listeners: dict[str, set[RunInbox]] = {}
         self.recent: dict[str, RecentEvents] = {}  # for the runs that have listeners
         self.connected = False
@@ -131,12 +133,12 @@ class RunEventsFeed:
         await _pump_stop(self._pump)
         if self._channel:
             with contextlib.suppress(Exception):
-                await self._layer.group_discard(RUN_EVENTS_GROUP, self._channel)
+                await self._layer.group_discard(self.group, self._channel)
 
     async def join(self, *, retrying: bool = False) -> None:
         """Add the channel to the group (again: a restarted Redis forgets members)."""
         try:
-            await self._layer.group_add(RUN_EVENTS_GROUP, self._channel)
+            await self._layer.group_add(self.group, self._channel)
         except Exception as exc:
             if not retrying:  # once per outage, not once per retry
                 logger.warning("Channel layer unreachable (%s); polling the database", exc)
@@ -179,8 +181,9 @@ class RunEventsFeed:
                     inbox.deliver(events)
 
 
-# This process's feed while it has listeners. Touched only from the event loop's thread.
-_feed: RunEventsFeed | None = None
+# This process's feeds while they have listeners, by group. Touched only from the event
+# loop's thread.
+_feeds: dict[str, RunEventsFeed] = {}
 
 
 class RunInbox:
@@ -190,8 +193,9 @@ class RunInbox:
     published before is in the database already (events are stored, then published).
     """
 
-    def __init__(self, response_id: str) -> None:
+    def __init__(self, response_id: str, *, group: str = RUN_EVENTS_GROUP) -> None:
         self.response_id = response_id
+        self.group = group
         # The run's recent events in this process (set on enter): a replay reads them first.
         self.recent = RecentEvents()
         self._batches: deque[list[StoredEvent]] = deque()
@@ -208,13 +212,13 @@ class RunInbox:
         return self._feed is not None and self._feed.connected
 
     async def __aenter__(self) -> "RunInbox":
-        global _feed
-        if _feed is None:
-            _feed = RunEventsFeed()
-        self._feed = _feed
-        self.recent = _feed.listen(self)
+        feed = _feeds.get(self.group)
+        if feed is None:
+            feed = _feeds[self.group] = RunEventsFeed(self.group)
+        self._feed = feed
+        self.recent = feed.listen(self)
         try:
-            await _feed.joined.wait()
+            await feed.joined.wait()
         except BaseException:
             await self._leave()
             raise
@@ -224,13 +228,12 @@ class RunInbox:
         await self._leave()
 
     async def _leave(self) -> None:
-        global _feed
         if self._timer is not None:
             self._timer.cancel()
         feed, self._feed = self._feed, None
         feed.unlisten(self)
-        if not feed.listeners and _feed is feed:
-            _feed = None
+        if not feed.listeners and _feeds.get(self.group) is feed:
+            del _feeds[self.group]
             await feed.close()
 
     def deliver(self, events: list[StoredEvent]) -> None:

@@ -17,6 +17,9 @@ from streaming.events import StoredEvent
 logger = logging.getLogger(__name__)
 
 RUN_EVENTS_GROUP = "freddy.run-events"
+# The terminal events alone, for the executors' watchers: a worker producing 200 runs
+# need not receive every token of them back.
+RUN_ENDS_GROUP = "freddy.run-ends"
 RUN_EVENTS_MESSAGE = "run.events"
 
 EventsByRun = dict[str, list[StoredEvent]]
@@ -37,8 +40,14 @@ def events_by_run_from_message(message: dict) -> EventsByRun:
 
 async def events_publish(events_by_run: EventsByRun) -> None:
     """Send stored events to every listening process; a layer failure only delays readers."""
+    ends = {response_id: [e for e in events if e.is_terminal]
+            for response_id, events in events_by_run.items()
+            if any(e.is_terminal for e in events)}
+    layer = get_channel_layer()
     try:
-        await get_channel_layer().group_send(RUN_EVENTS_GROUP, events_message(events_by_run))
+        await layer.group_send(RUN_EVENTS_GROUP, events_message(events_by_run))
+        if ends:
+            await layer.group_send(RUN_ENDS_GROUP, events_message(ends))
     except Exception:
         # Readers notice the silence and read the rows from the database instead.
         logger.warning("Could not publish events of %d runs", len(events_by_run),

@@ -130,27 +130,30 @@ def test_active_run_last_event_id_equals_the_last_stored_event_at_that_moment(cl
         assert seen["data"][-1]["content"].startswith(text)
 
 
-def test_a_process_leaves_the_run_events_group_with_its_last_listener(server, client):
+def test_a_process_is_in_the_run_groups_while_it_has_listeners_and_leaves_after(
+        server, client):
     if not server.env.get("REDIS_URL"):
         pytest.skip("only Redis shows a group's members to another process")
     import redis
 
-    from streaming.publish import RUN_EVENTS_GROUP
+    from streaming.publish import RUN_ENDS_GROUP, RUN_EVENTS_GROUP
 
     layer = redis.Redis.from_url(server.env["REDIS_URL"])
-    members = f"asgi:group:{RUN_EVENTS_GROUP}"
-    assert _eventually(lambda: layer.zcard(members) == 0)  # earlier tests' runs ended
+    readers, watchers = (f"asgi:group:{group}" for group in (RUN_EVENTS_GROUP, RUN_ENDS_GROUP))
+    assert _eventually(lambda: layer.zcard(readers) == layer.zcard(watchers) == 0)
     thread_id, _ = start_run(client, TEXT, token_delay_ms=400)
-    # One membership per process, whatever it listens to: the executor's watcher and
-    # the reader below share it.
-    assert _eventually(lambda: layer.zcard(members) == 1)
+    # The executor watches for the run's end only; nobody reads its tokens yet.
+    assert _eventually(lambda: layer.zcard(watchers) == 1 and layer.zcard(readers) == 0)
     with client.stream("GET", f"/v1/model/response/{thread_id}/stream") as reply:
         # Held in a name: a line iterator that is dropped closes the connection.
         lines = reply.iter_lines()
         assert any(line.startswith("data: {") for line in lines)
-        assert layer.zcard(members) == 1
+        assert layer.zcard(readers) == 1
+        time.sleep(0.5)
+        assert layer.zcard(readers) == 1  # still reading, still a member
+    assert _eventually(lambda: layer.zcard(readers) == 0)
     client.post(f"/v1/model/response/{thread_id}/cancel")
-    assert _eventually(lambda: layer.zcard(members) == 0)
+    assert _eventually(lambda: layer.zcard(watchers) == 0)
 
 
 def _eventually(check, seconds: float = 10) -> bool:

@@ -6,7 +6,7 @@ import time
 
 import httpx
 
-from streaming.publish import RUN_EVENTS_GROUP
+from streaming.publish import RUN_ENDS_GROUP, RUN_EVENTS_GROUP
 from tests.processes import wait_until
 from tests.scale.streams import CREATE_PATH, STREAM_PATH, assert_complete_stream
 from tests.scale.streams import echo_body, read_frames, text_of, wait_for_events
@@ -87,7 +87,8 @@ async def test_redis_stopped_and_started_mid_run_loses_no_event_and_health_repor
             lambda: wait_until(lambda: _health(a) == 200 and _health(b) == 200, timeout=15))
         # Both servers (a reader each) and the worker (its run's watcher) are back.
         rejoined = await asyncio.to_thread(lambda: wait_until(
-            lambda: cluster.redis.group_size(RUN_EVENTS_GROUP) >= 3, timeout=10))
+            lambda: cluster.redis.group_size(RUN_EVENTS_GROUP) >= 2
+            and cluster.redis.group_size(RUN_ENDS_GROUP) >= 1, timeout=10))
         finished = await asyncio.wait_for(asyncio.gather(creator, reader), 60)
 
     assert down, "health never reported the outage"

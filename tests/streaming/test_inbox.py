@@ -15,7 +15,7 @@ from streaming import inbox as inbox_module
 from streaming.events import CONTENT_DELTA, StoredEvent
 from streaming.inbox import RecentEvents, RunInbox
 from streaming.models import Response, ResponseEvent
-from streaming.publish import events_publish
+from streaming.publish import RUN_ENDS_GROUP, RUN_EVENTS_GROUP, events_publish
 from streaming.services import response_create, run_cancel_active, run_start
 from streaming.services import runs_append_deltas
 from threads.models import Message
@@ -103,13 +103,22 @@ async def test_an_inbox_wakes_for_a_batch_and_times_out_after_silence():
         assert 0.25 <= time.monotonic() - started < 3
 
 
-async def test_the_process_leaves_the_feed_with_its_last_listener():
+async def test_the_process_leaves_a_feed_with_its_last_listener():
+    feeds = inbox_module._feeds
     async with RunInbox("resp_inbox_d"):
         async with RunInbox("resp_inbox_d") as second:
-            assert inbox_module._feed is not None
-            assert second.recent is inbox_module._feed.recent["resp_inbox_d"]
-        assert "resp_inbox_d" in inbox_module._feed.listeners
-    assert inbox_module._feed is None
+            assert second.recent is feeds[RUN_EVENTS_GROUP].recent["resp_inbox_d"]
+        assert "resp_inbox_d" in feeds[RUN_EVENTS_GROUP].listeners
+    assert RUN_EVENTS_GROUP not in feeds
+
+
+async def test_a_watcher_of_run_ends_gets_the_terminal_events_only():
+    end = StoredEvent(3, "response.completed", '{"n":3}')
+    async with RunInbox("resp_inbox_e", group=RUN_ENDS_GROUP) as watcher:
+        await events_publish({"resp_inbox_e": _events(1, 2)})
+        assert await watcher.get(0.3) is None
+        await events_publish({"resp_inbox_e": [*_events(1, 2), end]})
+        assert await watcher.get(5) == [end]
 
 
 # --- Many runs' deltas in one transaction --------------------------------------------
@@ -130,9 +139,10 @@ async def test_deltas_of_many_runs_are_stored_and_published_in_one_flush():
     ended = runs[2]
     await sync_to_async(run_cancel_active)(thread_id=ended.thread_id)
     async with RunInbox(runs[0].id) as first, RunInbox(runs[1].id) as second:
-        refused = await sync_to_async(runs_append_deltas)(deltas_by_run={
+        stored = await sync_to_async(runs_append_deltas)(deltas_by_run={
             runs[0].id: ["a", "b"], runs[1].id: ["c"], ended.id: ["never"]})
-        assert refused == {ended.id}
+        assert stored.ended == {ended.id}
+        assert set(stored.events_by_run) == {runs[0].id, runs[1].id}
         # One message for both runs: each listener gets its own run's events only.
         got_first, got_second = await first.get(5), await second.get(5)
     assert [(e.sequence_number, e.event_type) for e in got_first] == [
