@@ -15,7 +15,7 @@ from freddy.errors import ServiceUnavailable
 from streaming.db import db_call
 from streaming.inbox import RunInbox
 from streaming.providers import ModelRequest, ProviderError, provider_for
-from streaming.publish import RUN_ENDS_GROUP, events_publish
+from streaming.publish import RUN_ENDS_GROUP, RUN_EVENTS_GROUP, events_publish
 from streaming.services import run_append_deltas, run_complete, run_fail, run_heartbeat
 from streaming.services import DeltasStored, run_start, runs_append_deltas
 
@@ -75,7 +75,10 @@ async def _produce(response_id: str) -> None:
     if plan is None:
         return
     request = ModelRequest(model=plan.model, options=plan.options, history=plan.history)
-    async with RunInbox(response_id, group=RUN_ENDS_GROUP) as inbox:
+    # A worker serves no readers: it needs to hear of the run's end only. A run in the
+    # server process hears every event: that keeps its recent events warm for readers.
+    watched = RUN_ENDS_GROUP if settings.FREDDY_RUN_EXECUTOR == "worker" else RUN_EVENTS_GROUP
+    async with RunInbox(response_id, group=watched) as inbox:
         work = asyncio.create_task(_stream_into_run(response_id, request))
         watch = asyncio.create_task(_watch_until_ended(response_id, inbox))
         await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)

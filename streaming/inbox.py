@@ -16,6 +16,7 @@ from collections import deque
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from streaming import sse
 from streaming.events import StoredEvent
 from streaming.publish import RUN_EVENTS_GROUP, events_by_run_from_message
 
@@ -56,11 +57,25 @@ class RecentEvents:
     then read it here has missed nothing.
     """
 
-    __slots__ = ("events", "delivered")
+    __slots__ = ("events", "delivered", "reading", "_replay_frames")
 
     def __init__(self) -> None:
         self.events: list[StoredEvent] = []
         self.delivered = 0  # the highest sequence number the group delivered
+        # Set while one reader reads the database for all: a storm reads it once.
+        self.reading: asyncio.Event | None = None
+        # Replay frames encoded once for every reader, by sequence number.
+        self._replay_frames: dict[int, bytes] = {}
+
+    def replay_frame(self, event: StoredEvent) -> bytes:
+        """The event's frame marked as replayed; encoded once while it is held here."""
+        frame = self._replay_frames.get(event.sequence_number)
+        if frame is None:
+            frame = sse.encode_frame(event.sequence_number, event.payload, replay=True)
+            if self.events and (self.events[0].sequence_number <= event.sequence_number
+                                <= self.events[-1].sequence_number):
+                self._replay_frames[event.sequence_number] = frame
+        return frame
 
     def after(self, after: int, limit: int) -> list[StoredEvent] | None:
         """Up to `limit` events after `after`, or None if this stretch can't tell."""
@@ -81,6 +96,7 @@ class RecentEvents:
         last = self.events[-1].sequence_number if self.events else 0
         if not self.events or low > last + 1:
             self.events = list(events)  # nothing held, or a gap after it: keep the newer
+            self._replay_frames.clear()
         elif high < first - 1:
             return  # older, with a gap before what is held
         else:
@@ -89,7 +105,10 @@ class RecentEvents:
             if low < first:
                 self.events[:0] = [e for e in events if e.sequence_number < first]
         if len(self.events) > settings.FREDDY_RECENT_EVENTS_PER_RUN:
-            del self.events[:len(self.events) - settings.FREDDY_RECENT_EVENTS_PER_RUN]
+            dropped = len(self.events) - settings.FREDDY_RECENT_EVENTS_PER_RUN
+            for event in self.events[:dropped]:
+                self._replay_frames.pop(event.sequence_number, None)
+            del self.events[:dropped]
 
     def delivered_now(self, events: list[StoredEvent]) -> None:
         self.delivered = max(self.delivered, events[-1].sequence_number)

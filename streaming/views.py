@@ -45,6 +45,9 @@ _LAST_EVENT_ID = re.compile(r"[0-9]+")
 # Sequence numbers are 32-bit columns; a larger cursor means the same ("past the end")
 # and must not overflow the database's integer type in the query.
 MAX_SEQUENCE_NUMBER = 2**31 - 1
+# A reader that fills a live run's recent events reads at least this many of the newest:
+# the readers reconnecting after it (a proxy restart, say) are most likely among them.
+RECENT_FILL_EVENTS = 1000
 
 
 class AsyncApiView(View):
@@ -189,14 +192,22 @@ class Cursor:
     def finished(self) -> bool:
         return self.terminal is not None
 
-    def frames(self, events: list[StoredEvent]) -> bytes:
-        """Encode the events not yet sent, up to the terminal one."""
+    def frames(self, events: list[StoredEvent], recent: RecentEvents | None = None) -> bytes:
+        """Encode the events not yet sent, up to the terminal one.
+
+        Replayed frames come from `recent` where given: a storm of readers replaying
+        one run encodes each frame once.
+        """
         out = []
         for event in events:
             if event.sequence_number <= self.last_sent or self.finished:
                 continue
-            out.append(sse.encode_frame(event.sequence_number, event.payload,
-                                        replay=event.sequence_number <= self.replay_until))
+            if event.sequence_number > self.replay_until:
+                out.append(sse.encode_frame(event.sequence_number, event.payload))
+            elif recent is not None:
+                out.append(recent.replay_frame(event))
+            else:
+                out.append(sse.encode_frame(event.sequence_number, event.payload, replay=True))
             self.last_sent = event.sequence_number
             if event.is_terminal:
                 self.terminal = event
@@ -238,16 +249,40 @@ async def stored_events(response_id: str, cursor: Cursor,
     """
     chunk = settings.FREDDY_REPLAY_CHUNK_EVENTS
     while not cursor.finished:
-        events = recent.after(cursor.last_sent, chunk) if recent is not None else None
-        if events is None:
+        if recent is None:
             events = await db_read(events_after, response_id=response_id,
                                    after=cursor.last_sent, limit=chunk)
-            if recent is not None:
-                recent.add(events)
-        if frames := cursor.frames(events):
+        else:
+            events = await _recent_events_after(response_id, recent, cursor.last_sent, chunk,
+                                                newest=cursor.replay_until)
+        if frames := cursor.frames(events, recent):
             yield frames
         if len(events) < chunk:
             return
+
+
+async def _recent_events_after(response_id: str, recent: RecentEvents, after: int,
+                               limit: int, *, newest: int) -> list[StoredEvent]:
+    """From `recent` where it can answer, else from the database, one reader at a time.
+
+    A thousand readers arriving at once would otherwise all miss and all read; the one
+    that reads takes at least the run's last RECENT_FILL_EVENTS, for the others.
+    """
+    while (events := recent.after(after, limit)) is None:
+        if recent.reading is not None:
+            await recent.reading.wait()
+            continue
+        recent.reading = asyncio.Event()
+        start = after if after >= newest else max(0, min(after, newest - RECENT_FILL_EVENTS))
+        try:
+            events = await db_read(events_after, response_id=response_id, after=start,
+                                   limit=limit + after - start)
+            recent.add(events)
+        finally:
+            recent.reading.set()
+            recent.reading = None
+        return [event for event in events if event.sequence_number > after]
+    return events
 
 
 async def live_events(response_id: str, cursor: Cursor, inbox: RunInbox,

@@ -12,6 +12,7 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 
 from streaming import inbox as inbox_module
+from streaming import sse
 from streaming.events import CONTENT_DELTA, StoredEvent
 from streaming.inbox import RecentEvents, RunInbox
 from streaming.models import Response, ResponseEvent
@@ -164,3 +165,12 @@ async def test_deltas_of_many_runs_are_stored_and_published_in_one_flush():
     assert events == [[1, 2, 3], [1, 2], [1, 2]]  # the ended run: created, cancelled
     assert last_numbers == [3, 2, 2]
     assert texts == ["ab", "c", ""]
+
+
+def test_recent_events_encode_a_replay_frame_once_while_they_hold_the_event():
+    recent = RecentEvents()
+    recent.add(_events(1, 3))
+    held, outside = recent.events[1], _events(7, 7)[0]
+    assert recent.replay_frame(held) is recent.replay_frame(held)
+    assert recent.replay_frame(held) == sse.encode_frame(2, held.payload, replay=True)
+    assert recent.replay_frame(outside) is not recent.replay_frame(outside)
