@@ -14,7 +14,7 @@ from bench.freddy_api import api_key_create
 from bench.servers import FREDDY_APP, PEER_APP, REDIS_URL, Database, Process, raise_fd_limit
 from bench.w_live import freddy_fan_out, freddy_ingest, peer_fan_out
 from bench.w_replay import freddy_replay, freddy_table_scale, peer_replay
-from bench.w_storm import freddy_idle_memory, freddy_storm, peer_idle_memory
+from bench.w_storm import floor_storm, freddy_idle_memory, freddy_storm, peer_idle_memory
 
 logger = logging.getLogger("bench")
 
@@ -95,6 +95,12 @@ def run_live(bench: Bench) -> None:
         with bench.serve(FREDDY_APP, "sqlite") as ours:
             bench.record("W3.freddy", lambda: asyncio.run(freddy_storm(ours.server,
                                                                        ours.key)))
+        floor = Process.daphne_plain("bench.floor:application", bench.log_dir).start(
+            health_path="/")
+        try:
+            bench.record("W3.floor", lambda: asyncio.run(floor_storm(floor)))
+        finally:
+            floor.stop()
     if "MEM" in bench.only:
         with bench.serve(FREDDY_APP, "sqlite") as ours:
             bench.record("MEM.freddy", lambda: asyncio.run(freddy_idle_memory(ours.server,

@@ -77,6 +77,12 @@ def figures(results: dict) -> list[Figure]:
         Figure("W3 storm", "gaps + duplicates", _sum(storm, "gaps", "duplicates"), "frames",
                "0", _sum(storm, "gaps", "duplicates") == 0),
     ]
+    floor = results.get("W3.floor", {}).get("all_received_seconds")
+    out.append(Figure(
+        "W3 floor", "same 1,000 connects, trivial ASGI app on daphne (bench/floor.py)",
+        floor and round(floor, 2), "s", "-", None,
+        note=(f"Freddy's storm takes {caught / floor:.1f}x this floor" if caught and floor
+              else "not measured")))
     ingest = results.get("W4.freddy", {})
     p99 = ms(ingest.get("p99"))
     rate = ingest.get("events_per_second")

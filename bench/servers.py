@@ -113,6 +113,15 @@ class Process:
                    database.env(app[0], **env), log_dir / f"daphne-{port}.log", port)
 
     @classmethod
+    def daphne_plain(cls, app_path: str, log_dir: Path) -> "Process":
+        """daphne serving an app that needs no Django and no database."""
+        port = free_port()
+        endpoint = f"tcp:port={port}:interface=127.0.0.1:backlog={LISTEN_BACKLOG}"
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+        return cls([PYTHON, "-m", "daphne", "-e", endpoint, app_path], env,
+                   log_dir / f"daphne-{port}.log", port)
+
+    @classmethod
     def worker(cls, database: Database, log_dir: Path, **env: str) -> "Process":
         return cls([PYTHON, "manage.py", "runworker", "freddy-runs"],
                    database.env(FREDDY_APP[0], **env), log_dir / "worker.log")

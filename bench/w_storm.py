@@ -5,6 +5,7 @@ import logging
 import random
 import time
 
+from bench.floor import FLOOR_FRAMES
 from bench.freddy_api import run_cancel, run_live_start, run_wait_for_events, stream_path
 from bench.servers import Process
 from bench.sse_client import Stream, check_sequence
@@ -64,6 +65,31 @@ async def freddy_storm(server: Process, key: str) -> dict:
             "all_caught_up_seconds": max(caught) if len(caught) == W3_CLIENTS else None,
             "p50_seconds": percentile(caught, 0.5), "p99_seconds": percentile(caught, 0.99),
             "gaps": gaps, "duplicates": duplicates}
+
+
+async def _floor_client(server: Process, started: float) -> float | None:
+    try:
+        stream = await Stream.open(server.port, "/stream")
+    except OSError:
+        return None
+    try:
+        async for frame in stream.frames():
+            if frame.id == FLOOR_FRAMES:
+                return frame.received_at - started
+    finally:
+        stream.close()
+    return None
+
+
+async def floor_storm(server: Process) -> dict:
+    """W3's connections against bench.floor: what the storm costs daphne and the machine."""
+    started = time.time()
+    received = await asyncio.wait_for(asyncio.gather(*[
+        _floor_client(server, started) for _ in range(W3_CLIENTS)]), STORM_TIMEOUT_SECONDS)
+    done = [r for r in received if r is not None]
+    return {"clients": W3_CLIENTS, "frames_each": FLOOR_FRAMES, "received_clients": len(done),
+            "all_received_seconds": max(done) if len(done) == W3_CLIENTS else None,
+            "p50_seconds": percentile(done, 0.5)}
 
 
 async def _open_idle(server: Process, path: str, headers: dict, marker: bytes) -> Stream:
