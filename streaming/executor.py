@@ -214,7 +214,8 @@ class DeltaWriter:
                        batch: dict[str, tuple[list[str], asyncio.Future]]) -> None:
         if stored is None:
             return  # stored and published run by run
-        await events_publish(stored.events_by_run)
+        if stored.events_by_run:
+            await events_publish(stored.events_by_run)
         # Only now: a run's next events (its end, say) must not overtake these.
         for response_id, (_, appended) in batch.items():
             _resolve(appended, result=response_id not in stored.ended)

@@ -2,8 +2,8 @@
 
 A process joins RUN_EVENTS_GROUP once, however many streams and runs it serves: one
 channel and one pump per process, whose messages are handed by run to each listener's
-bounded queue. An idle stream then costs a queue rather than a task and a channel, and
-the channel layer carries one message per process rather than one per reader.
+bounded inbox. An idle stream then costs a small inbox rather than a task and a channel,
+and the channel layer carries one message per process rather than one per reader.
 Executors listen to RUN_ENDS_GROUP instead: only the runs that ended, not every token.
 """
 
@@ -194,7 +194,9 @@ class RunEventsFeed:
                 self.connected = False
                 continue
             for response_id, events in events_by_run_from_message(message).items():
-                if (recent := self.recent.get(response_id)) is not None and events:
+                if not events:
+                    continue
+                if (recent := self.recent.get(response_id)) is not None:
                     recent.delivered_now(events)
                 for inbox in self.listeners.get(response_id, ()):
                     inbox.deliver(events)
