@@ -1,5 +1,6 @@
 """ASGI entry point: HTTP for daphne, the freddy-runs channel for runworker."""
 
+import gc
 import logging
 import os
 
@@ -27,6 +28,13 @@ application = ProtocolTypeRouter({
     ]),
     "channel": ChannelNameRouter({RUNS_CHANNEL: RunConsumer.as_asgi()}),
 })
+
+# The garbage collector's full passes walked every object of Django and of the live runs,
+# stalling the event loop: W4's p99 was 150–290 ms with them, 63 ms with the collector
+# off. Objects made at start-up are never garbage: frozen, they are not walked; and the
+# passes run about fourteen times less often (measured: p99 84–103 ms).
+gc.freeze()
+gc.set_threshold(10_000, 20, 20)
 
 try:
     # Runs whose executor died with an earlier process must not keep readers waiting.

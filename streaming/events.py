@@ -1,8 +1,7 @@
 """Event types and the payloads of the terminal events."""
 
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -14,9 +13,12 @@ CANCELLED = "response.cancelled"
 TERMINAL_EVENTS = frozenset({COMPLETED, ERROR, CANCELLED})
 
 
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    """An event as stored and as sent through the channel layer."""
+class StoredEvent(NamedTuple):
+    """An event as stored and as sent through the channel layer.
+
+    A tuple of an int and two strings: the garbage collector stops tracking it, and a
+    server holding the recent events of its live runs (streaming.inbox) holds many.
+    """
 
     sequence_number: int
     event_type: str
