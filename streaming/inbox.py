@@ -218,7 +218,7 @@ class RunInbox:
         self.response_id = response_id
         self.group = group
         # The run's recent events in this process (set on enter): a replay reads them first.
-        self.recent = RecentEvents()
+        self.recent: RecentEvents | None = None
         self._batches: deque[list[StoredEvent]] = deque()
         self._waiter: asyncio.Future | None = None
         # One lazily re-armed timer per listener rather than one per wait: a reader of a

@@ -40,9 +40,8 @@ def events_by_run_from_message(message: dict) -> EventsByRun:
 
 async def events_publish(events_by_run: EventsByRun) -> None:
     """Send stored events to every listening process; a layer failure only delays readers."""
-    ends = {response_id: [e for e in events if e.is_terminal]
-            for response_id, events in events_by_run.items()
-            if any(e.is_terminal for e in events)}
+    ends = {response_id: terminal for response_id, events in events_by_run.items()
+            if (terminal := [e for e in events if e.is_terminal])}
     layer = get_channel_layer()
     try:
         await layer.group_send(RUN_EVENTS_GROUP, events_message(events_by_run))

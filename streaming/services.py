@@ -199,22 +199,22 @@ def _runs_advance(runs: list[Response], text_by_message: dict[str, str]) -> None
     Hand-written because bulk_update's CASE WHEN is quadratic: for 200 runs it spent
     more time building and evaluating the CASE than the flush spent on everything else.
     """
-    run_table, message_table = Response._meta.db_table, Message._meta.db_table
-    heartbeat_at = timezone.now()
+    _update_from_values(Response._meta.db_table, "seq",
+                        "last_sequence_number = v.seq, heartbeat_at = %s",
+                        [(run.id, run.last_sequence_number) for run in runs], timezone.now())
+    _update_from_values(Message._meta.db_table, "text", "content = content || v.text",
+                        list(text_by_message.items()))
+
+
+def _update_from_values(table: str, column: str, assignments: str,
+                        rows: list[tuple[str, object]], *set_params: object) -> None:
+    """`UPDATE table SET assignments` from (id, column) rows: both SQLite and PostgreSQL."""
     with connection.cursor() as cursor:
-        for chunk in _chunks(runs, RUNS_PER_STATEMENT):
+        for chunk in _chunks(rows, RUNS_PER_STATEMENT):
             cursor.execute(
-                f"WITH v(id, seq) AS (VALUES {', '.join(['(%s, %s)'] * len(chunk))}) "
-                f'UPDATE "{run_table}" SET last_sequence_number = v.seq, heartbeat_at = %s '
-                f'FROM v WHERE "{run_table}".id = v.id',
-                [*(value for run in chunk for value in (run.id, run.last_sequence_number)),
-                 heartbeat_at])
-        for chunk in _chunks(list(text_by_message.items()), RUNS_PER_STATEMENT):
-            cursor.execute(
-                f"WITH v(id, text) AS (VALUES {', '.join(['(%s, %s)'] * len(chunk))}) "
-                f'UPDATE "{message_table}" SET content = "{message_table}".content || v.text '
-                f'FROM v WHERE "{message_table}".id = v.id',
-                [value for pair in chunk for value in pair])
+                f"WITH v(id, {column}) AS (VALUES {', '.join(['(%s, %s)'] * len(chunk))}) "
+                f'UPDATE "{table}" SET {assignments} FROM v WHERE "{table}".id = v.id',
+                [*(value for row in chunk for value in row), *set_params])
 
 
 def _chunks(items: list, size: int) -> list[list]:

@@ -128,9 +128,8 @@ async def response_stream(scope: dict, receive, send) -> None:
                                           for name, value in scope["headers"]})
         raw_key = raw_key_from_headers(headers)
         after = _last_event_id(QueryDict(scope["query_string"]), headers)
-        principal = await db_read(principal_for_key, raw_key=raw_key)
-        run = await db_read(run_for_stream, thread_id=scope["url_route"]["kwargs"]["thread_id"],
-                            organization_id=principal.organization_id)
+        run = await db_read(_run_for_key, raw_key=raw_key,
+                            thread_id=scope["url_route"]["kwargs"]["thread_id"])
     except Exception as exc:  # noqa: BLE001 - every error is the envelope
         status, body = error_envelope(exc, trace_id)
         await _send_start(send, status, trace_id, {"Content-Type": "application/json"})
@@ -138,6 +137,12 @@ async def response_stream(scope: dict, receive, send) -> None:
         return
     await _send_start(send, 200, trace_id, SSE_HEADERS)
     await _send_until_disconnected(send, receive, event_stream(run, after=after))
+
+
+def _run_for_key(*, raw_key: str, thread_id: str) -> RunState:
+    """The key's organization, then the thread's run: one trip to a database thread."""
+    principal = principal_for_key(raw_key=raw_key)
+    return run_for_stream(thread_id=thread_id, organization_id=principal.organization_id)
 
 
 async def _send_start(send, status: int, trace_id: str, headers: dict[str, str]) -> None:
