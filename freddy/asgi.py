@@ -32,7 +32,7 @@ application = ProtocolTypeRouter({
 # The garbage collector's full passes walked every object of Django and of the live runs,
 # stalling the event loop: W4's p99 was 150–290 ms with them, 63 ms with the collector
 # off. Objects made at start-up are never garbage: frozen, they are not walked; and the
-# passes run about fourteen times less often (measured: p99 84–103 ms).
+# passes run about fourteen times less often (measured: p99 84–111 ms).
 gc.freeze()
 gc.set_threshold(10_000, 20, 20)
 
